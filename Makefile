@@ -1,0 +1,44 @@
+# lakeforge: `make demo` runs the stock pipeline locally; `make test` runs the whole suite.
+# Both set up everything they need on a fresh machine (a virtual environment with the
+# pinned packages of requirements.lock).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+DEMO_DURATION ?= 60
+PYTEST_ARGS ?=
+
+.PHONY: venv lint typecheck test demo bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lakeforge needs Python 3.11+, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==25.3"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check lakeforge tests bench
+	$(BIN)/ruff format --check lakeforge tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv
+	@echo "Running the stock pipeline for $(DEMO_DURATION)s (Ctrl-C stops it cleanly)..."
+	$(BIN)/lakeforge run --pipeline examples/stocks --duration $(DEMO_DURATION)
+	$(BIN)/lakeforge status --pipeline examples/stocks
+	$(BIN)/lakeforge verify --pipeline examples/stocks
+
+bench: venv
+	$(BIN)/python bench/end_to_end.py
+
+clean:
+	rm -rf $(VENV) examples/stocks/.lakeforge .pytest_cache .mypy_cache .ruff_cache
