@@ -1,0 +1,276 @@
+"""A lake table: rows stored once as Parquet, committed to Delta then Iceberg, exactly once.
+
+There is no atomic commit across two logs, so the order is fixed: the data file is
+written, Delta (the leader) commits it, then Iceberg does. A crash in between leaves
+Iceberg one or more batches behind; opening the table replays them from Delta's commit
+info. A crash before the Delta commit leaves an *orphan* data file that no log
+references: harmless, it is never read. Deleting orphans after a grace period is left
+to a future ``lakeforge maintain``.
+
+Unpartitioned tables only for now: one data file per batch.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
+
+import pyarrow as pa
+from pyiceberg.manifest import DataFile
+
+from lakeforge.errors import ConfigError, DataIntegrityError
+from lakeforge.lake.base import CommitConflictError, CommitResult, TableStats
+from lakeforge.lake.batch import (
+    BatchRecord,
+    check_positions,
+    check_properties,
+    check_rows_within,
+    drop_stored_rows,
+    merge_positions,
+)
+from lakeforge.lake.delta_log import CHECKPOINT_INTERVAL, DeltaBatch, DeltaLog
+from lakeforge.lake.iceberg_log import IcebergLog, summary_of
+from lakeforge.lake.parquet import TableFiles, WrittenFile
+from lakeforge.lake.schema import arrow_schema, conform_rows, file_schema
+
+#: Test hook: ``parquet`` or ``delta`` makes the process SIGKILL itself right after that
+#: step of a commit, as a power cut would; crash-recovery tests set it in a child process.
+CRASH_ENV = "LAKEFORGE_LAKE_CRASH_AFTER"
+#: A commit that meets another writer re-reads the positions and tries once more.
+COMMIT_ATTEMPTS = 2
+#: Catching Iceberg up only races other processes doing the same; a few rounds settle it.
+ICEBERG_ATTEMPTS = 10
+
+
+class LakeTable:
+    """One lake table, readable as a standard Iceberg table and a standard Delta table.
+
+    Obtain it from :class:`~lakeforge.lake.warehouse.Warehouse`. Opening reconciles
+    the two formats, so both hold the same batches afterwards.
+    """
+
+    def __init__(self, name: str, iceberg: IcebergLog, delta: DeltaLog) -> None:
+        self.name = name
+        self._iceberg = iceberg
+        self._delta = delta
+        self._files = TableFiles(iceberg.delta_location)
+        #: The table's columns, in the canonical Arrow form both formats read back.
+        self.schema: pa.Schema = arrow_schema(iceberg.schema)
+        self._file_schema = file_schema(self.schema, iceberg.schema)
+        self._reconcile()
+
+    @property
+    def delta_location(self) -> str:
+        """The Delta table root (where the data files also live)."""
+        return self._delta.uri
+
+    @property
+    def iceberg_metadata_location(self) -> str:
+        """The current Iceberg metadata file (what DuckDB's ``iceberg_scan`` wants)."""
+        self._iceberg.table.refresh()
+        return str(self._iceberg.table.metadata_location)
+
+    def positions(self) -> dict[int, int]:
+        """The source positions stored by the last commit: partition -> next offset.
+
+        Read from Delta, the leader; ``{}`` for a table never committed to. A runner
+        resumes from these, never from the bus's consumer offsets.
+        """
+        last = self._delta.last_batch()
+        return dict(last.record.positions) if last else {}
+
+    def commit(
+        self,
+        rows: pa.Table | pa.RecordBatch,
+        positions: Mapping[int, int],
+        properties: Mapping[str, str] | None = None,
+    ) -> CommitResult | None:
+        """Store ``rows`` and the new ``positions`` in both formats, exactly once.
+
+        Rows whose ``_offset`` is below the stored position of their ``_partition``
+        are dropped first, so a batch read again never duplicates. ``positions`` update
+        the stored ones (partitions not named keep theirs) and may not go backwards; every
+        remaining row must lie below its partition's new position. With no rows left but
+        positions advanced, the positions alone are committed. Returns ``None`` when
+        there is nothing to commit.
+
+        Raises :class:`~lakeforge.errors.SchemaError` for rows that do not fit the table,
+        :class:`~lakeforge.lake.base.PositionsError` for positions that contradict the
+        rows or the stored positions, and :class:`~lakeforge.lake.base.CommitConflictError`
+        when other writers kept committing first (nothing is stored then; retry).
+        """
+        extra = check_properties(properties or {})
+        new_positions = check_positions(positions)
+        table = conform_rows(rows, self.schema, self._file_schema)
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                return self._commit_once(table, new_positions, extra)
+            except _DeltaConflict:
+                # Nothing was stored: the retry reads the positions the other writer
+                # stored and drops the rows it already has. A conflict in the Iceberg
+                # step is not retried here: Delta holds the batch by then.
+                if attempt + 1 == COMMIT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _commit_once(
+        self, rows: pa.Table, positions: dict[int, int], properties: dict[str, str]
+    ) -> CommitResult | None:
+        last = self._delta.last_batch()
+        stored = last.record.positions if last else {}
+        merged = merge_positions(stored, positions)
+        rows = drop_stored_rows(rows, stored)
+        check_rows_within(rows, merged)
+        if rows.num_rows == 0 and merged == stored:
+            return None
+        sequence = (last.record.sequence if last else 0) + 1
+
+        started = time.perf_counter()
+        written = [self._files.write(rows, sequence)] if rows.num_rows else []
+        wrote = time.perf_counter()
+        _crash_point("parquet")
+        record = BatchRecord(sequence, merged, tuple(f.path for f in written), properties)
+        try:
+            version = self._delta.commit(record, written)
+        except CommitConflictError as e:
+            for f in written:  # referenced by no log: delete now rather than leave an orphan
+                self._files.delete(f.path)
+            raise _DeltaConflict(e.what, e.hint) from e
+        delta_done = time.perf_counter()
+        _crash_point("delta")
+        known = {sequence: [self._data_file(f) for f in written]}
+        snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
+        iceberg_done = time.perf_counter()
+        if sequence % CHECKPOINT_INTERVAL == 0:  # Iceberg holds every batch: safe now
+            self._delta.clean_up()
+        return CommitResult(
+            rows=rows.num_rows,
+            files=record.files,
+            sequence=sequence,
+            delta_version=version,
+            iceberg_snapshot_id=snapshot_id,
+            positions=dict(merged),
+            parquet_ms=(wrote - started) * 1000,
+            delta_ms=(delta_done - wrote) * 1000,
+            iceberg_ms=(iceberg_done - delta_done) * 1000,
+        )
+
+    def _data_file(self, written: WrittenFile) -> DataFile:
+        return self._iceberg.data_file(self._files.uri(written.path), written.footer, written.size)
+
+    def _catch_up_iceberg(
+        self, target: DeltaBatch, known: Mapping[int, list[DataFile]]
+    ) -> int | None:
+        """Commit to Iceberg, in order, every batch up to ``target`` it lacks.
+
+        Returns the id of the snapshot holding ``target``, whoever committed it (another
+        process opening the table may replay this very batch first); ``None`` if that
+        snapshot was already expired by later commits.
+        """
+        goal = target.record.sequence
+        for _ in range(ICEBERG_ATTEMPTS):
+            _, current = self._iceberg.current()
+            done = current.sequence if current else 0
+            if done >= goal:
+                return self._iceberg.snapshot_of(goal)
+            batches = [target] if done == goal - 1 else self._delta.batches_after(done, goal)
+            try:
+                snapshot_id: int | None = None
+                for batch in batches:
+                    files = known.get(batch.record.sequence)
+                    if files is None:
+                        files = [self._replayed_file(path) for path in batch.record.files]
+                    snapshot_id = self._iceberg.commit(batch.record, files, batch.version)
+                return snapshot_id
+            except CommitConflictError:
+                continue  # another process moved Iceberg: look again at what it holds
+        raise CommitConflictError(
+            f"table {self.name}: could not catch Iceberg up to batch {goal} in "
+            f"{ICEBERG_ATTEMPTS} rounds; other processes keep committing",
+            hint="retry later; opening the table again finishes the catch-up",
+        )
+
+    def _replayed_file(self, path: str) -> DataFile:
+        size, _ = self._files.stat(path)
+        return self._iceberg.data_file(self._files.uri(path), self._files.footer(path), size)
+
+    def _reconcile(self) -> None:
+        """Replay into Iceberg the batches Delta has and Iceberg lacks (a crash between).
+
+        Iceberg is read before Delta: Delta commits first, so read in this order a
+        healthy table always shows Iceberg at or behind Delta, even while another
+        process commits.
+        """
+        _, iceberg = self._iceberg.current()
+        delta = self._delta.last_batch()
+        have, lead = (iceberg.sequence if iceberg else 0), (delta.record.sequence if delta else 0)
+        if have > lead:
+            raise DataIntegrityError(
+                f"table {self.name}: Iceberg holds batch {have} but Delta, which is always "
+                f"committed first, only batch {lead}",
+                hint="the Delta log was rolled back or Iceberg was written by another tool; "
+                "compare both with `lakeforge verify` before writing again",
+            )
+        if delta is not None and have < lead:
+            self._catch_up_iceberg(delta, {})
+        elif (
+            delta is not None
+            and iceberg is not None
+            and iceberg.positions != delta.record.positions
+        ):
+            raise DataIntegrityError(
+                f"table {self.name}: batch {lead} stored different positions in Iceberg "
+                f"({iceberg.positions}) and Delta ({delta.record.positions})"
+            )
+
+    def read(self, format: Literal["iceberg", "delta"]) -> pa.Table:
+        """The whole table as one format reads it, in the table's schema (for verify, tests)."""
+        if format == "iceberg":
+            table = self._iceberg.read()
+        elif format == "delta":
+            table = self._delta.read()
+        else:
+            raise ConfigError(f"unknown table format {format!r}", hint="use 'iceberg' or 'delta'")
+        return table.select(self.schema.names).cast(self.schema)
+
+    def stats(self) -> TableStats:
+        """Rows, files and the last commit, from Iceberg's snapshot summary alone.
+
+        No data file is opened. After reconciliation Iceberg holds every batch Delta
+        holds; a process that crashed between the two commits shows here as the
+        previous batch until a table is opened again.
+        """
+        snapshot, record = self._iceberg.current()
+        if snapshot is None:
+            return TableStats(rows=0, files=0, sequence=0, last_commit_time=None)
+        summary = summary_of(snapshot)
+        return TableStats(
+            rows=int(summary.get("total-records", 0)),
+            files=int(summary.get("total-data-files", 0)),
+            sequence=record.sequence if record else 0,
+            last_commit_time=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC),
+            last_properties=dict(record.properties) if record else {},
+            positions=dict(record.positions) if record else {},
+        )
+
+    def delta_rows(self) -> int:
+        """Rows in the Delta table, from its add actions (no data file is opened).
+
+        :meth:`stats` counts from Iceberg; comparing both is a cheap first check that
+        the formats agree.
+        """
+        return self._delta.rows()
+
+
+class _DeltaConflict(CommitConflictError):
+    """Another writer committed to Delta first; nothing of this commit was stored."""
+
+
+def _crash_point(step: str) -> None:
+    """Kill this process without any cleanup when the test hook names ``step``."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,159 @@
+"""A local lakehouse: one directory with an Iceberg catalog and tables in both formats.
+
+Layout under the root::
+
+    catalog.db                      pyiceberg's SQL catalog (SQLite; the JDBC catalog's tables)
+    iceberg/<namespace>/<table>/    Iceberg metadata only (metadata JSON, manifests)
+    delta/<namespace>/<table>/      the Delta table: _delta_log/ and data/, the shared Parquet files
+
+The data files live under the Delta root because Delta resolves no path outside its
+root, while Iceberg takes any absolute path. Iceberg metadata stays out of the Delta
+root, where a Delta vacuum would treat it as garbage. Each Iceberg table records its
+Delta root in a table property, so opening a table needs no layout rule; locations are
+URIs strings handled by pyarrow filesystems, so an ``s3://`` root is a later change of
+this module only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import TracebackType
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.table import Table
+
+from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
+from lakeforge.lake.base import TableInfo
+from lakeforge.lake.delta_log import DeltaLog
+from lakeforge.lake.iceberg_log import IcebergLog, create_table, summary_of
+from lakeforge.lake.schema import arrow_schema, canonical_schema, schema_differences
+from lakeforge.lake.table import LakeTable
+
+#: The catalog name in the SQL catalog's rows; Trino and Flink must use the same one.
+CATALOG_NAME = "lakeforge"
+_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+class Warehouse:
+    """The lake tables under one root directory.
+
+    Safe to use from several processes at once: the catalog is a SQLite database and
+    every commit is optimistic in both formats.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._base = str(self.root)
+        self._catalog = SqlCatalog(
+            CATALOG_NAME, uri=f"sqlite:///{self.root / 'catalog.db'}", warehouse=self._base
+        )
+
+    def table(self, name: str, schema: pa.Schema) -> LakeTable:
+        """Open table ``name`` (``namespace.table``), creating it with ``schema`` if absent.
+
+        Raises :class:`~lakeforge.errors.SchemaError` when the schema is unsupported or
+        the table exists with another schema.
+        """
+        namespace, table = _parse(name)
+        wanted = canonical_schema(schema)
+        delta_location = f"{self._base}/delta/{namespace}/{table}"
+        existing = self._load(namespace, table)
+        if existing is None:
+            # Delta first: it is the leader, and a table is visible (in the catalog)
+            # only once both formats exist. A crash in between leaves a Delta table
+            # that the next call here simply opens.
+            DeltaLog.create(delta_location, wanted, name)
+            self._catalog.create_namespace_if_not_exists(namespace)
+            existing = create_table(
+                self._catalog,
+                (namespace, table),
+                wanted,
+                f"{self._base}/iceberg/{namespace}/{table}",
+                delta_location,
+            )
+        if problems := schema_differences(arrow_schema(existing.schema()), wanted):
+            raise SchemaError(
+                f"table {name} exists with another schema: " + "; ".join(problems),
+                hint="schema changes are not supported yet; use a new table name",
+            )
+        return self._open(name, existing)
+
+    def open_table(self, name: str) -> LakeTable:
+        """Open an existing table; :class:`~lakeforge.errors.NotFoundError` if absent."""
+        namespace, table = _parse(name)
+        existing = self._load(namespace, table)
+        if existing is None:
+            names = ", ".join(info.name for info in self.list_tables()) or "none"
+            raise NotFoundError(
+                f"table {name} does not exist in the warehouse {self.root}",
+                hint=f"existing tables: {names}",
+            )
+        return self._open(name, existing)
+
+    def list_tables(self) -> list[TableInfo]:
+        """Every table, by name, with its locations and row count (from metadata only)."""
+        infos = []
+        for namespace in sorted(self._catalog.list_namespaces()):
+            for identifier in sorted(self._catalog.list_tables(namespace)):
+                loaded = self._catalog.load_table(identifier)
+                snapshot = loaded.current_snapshot()
+                rows = summary_of(snapshot).get("total-records", 0) if snapshot else 0
+                infos.append(
+                    TableInfo(
+                        name=".".join(identifier),
+                        iceberg_metadata_location=str(loaded.metadata_location),
+                        delta_location=IcebergLog(loaded).delta_location,
+                        rows=int(rows),
+                    )
+                )
+        return infos
+
+    def close(self) -> None:
+        """Release the catalog's database connections."""
+        self._catalog.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _load(self, namespace: str, table: str) -> Table | None:
+        try:
+            return self._catalog.load_table((namespace, table))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+
+    def _open(self, name: str, table: Table) -> LakeTable:
+        iceberg = IcebergLog(table)
+        if not DeltaLog.exists(iceberg.delta_location):
+            raise DataIntegrityError(
+                f"table {name}: its Delta table {iceberg.delta_location} is gone",
+                hint="the Delta side holds the data files and the positions; restore it",
+            )
+        delta = DeltaLog(iceberg.delta_location)
+        stored = arrow_schema(table.schema())
+        if problems := schema_differences(stored, canonical_schema(delta.schema())):
+            raise DataIntegrityError(
+                f"table {name}: the Delta and Iceberg schemas differ: " + "; ".join(problems)
+            )
+        return LakeTable(name, iceberg, delta)
+
+
+def _parse(name: str) -> tuple[str, str]:
+    match = _NAME.match(name)
+    if match is None:
+        raise ConfigError(
+            f"table name {name!r} is not 'namespace.table'",
+            hint="use letters, digits and underscores, e.g. 'bronze.trades'",
+        )
+    return match.group(1), match.group(2)

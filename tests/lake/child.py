@@ -1,0 +1,46 @@
+"""A writer process for the lake tests: ``python -m tests.lake.child <mode> <root> ...``.
+
+``commit <root> <table> <partition> <start> <count>`` commits one batch (set
+LAKEFORGE_LAKE_CRASH_AFTER to be killed mid-commit); ``runner <root> <table> <end>
+<batch> <start_at>`` behaves as a stream runner would, from the time ``start_at`` on:
+read the stored position, commit the next ``batch`` offsets, until ``end`` is stored,
+surviving a concurrent writer. It prints how often the other writer got there first.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from lakeforge.lake import CommitConflictError, PositionsError, Warehouse
+from tests.lake.tables import SCHEMA, trades
+
+
+def commit(root: str, name: str, partition: int, start: int, count: int) -> None:
+    """Commit one batch of trades."""
+    table = Warehouse(root).table(name, SCHEMA)
+    table.commit(trades(partition, start, count), {partition: start + count})
+
+
+def runner(root: str, name: str, end: int, batch: int, start_at: float) -> None:
+    """Commit partition 0 up to ``end`` in ``batch``-offset steps, resuming from the table."""
+    table = Warehouse(root).table(name, SCHEMA)
+    time.sleep(max(start_at - time.time(), 0))  # both writers start together
+    conflicts = behind = 0
+    while (position := table.positions().get(0, 0)) < end:
+        count = min(batch, end - position)
+        try:
+            table.commit(trades(0, position, count), {0: position + count})
+        except CommitConflictError:
+            conflicts += 1  # the other writer kept committing first: read the position again
+        except PositionsError:
+            behind += 1  # the other writer stored past this whole batch
+    print(conflicts, behind)
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "commit":
+        commit(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
+    else:
+        runner(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))

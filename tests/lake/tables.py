@@ -1,0 +1,57 @@
+"""Rows and schemas the lake tests share (importable by child processes too)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+#: A trade-like table: the source position, then the payload.
+SCHEMA = pa.schema(
+    [
+        ("_partition", pa.int32()),
+        ("_offset", pa.int64()),
+        ("symbol", pa.string()),
+        ("price", pa.float64()),
+        ("size", pa.int32()),
+        ("conditions", pa.list_(pa.string())),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+_START = datetime(2026, 1, 2, 14, 30, tzinfo=UTC)
+
+
+def trades(partition: int, start: int, count: int) -> pa.Table:
+    """``count`` rows of one partition at offsets ``start ..``, deterministic by offset."""
+    offsets = range(start, start + count)
+    return pa.table(
+        {
+            "_partition": pa.array([partition] * count, pa.int32()),
+            "_offset": pa.array(offsets, pa.int64()),
+            "symbol": [("AAPL", "MSFT", "NVDA")[o % 3] for o in offsets],
+            "price": [100 + o / 100 for o in offsets],
+            "size": pa.array([o % 500 + 1 for o in offsets], pa.int32()),
+            "conditions": [["@", "I"] if o % 2 else [] for o in offsets],
+            "event_time": [_START + timedelta(milliseconds=o) for o in offsets],
+        },
+        schema=SCHEMA,
+    )
+
+
+def next_positions(rows: pa.Table) -> dict[int, int]:
+    """Each partition's last offset + 1."""
+    result: dict[int, int] = {}
+    for p, o in zip(rows["_partition"].to_pylist(), rows["_offset"].to_pylist(), strict=True):
+        result[p] = max(result.get(p, 0), o + 1)
+    return result
+
+
+def in_order(table: pa.Table) -> pa.Table:
+    """Rows sorted by source position, for comparing tables read in any order."""
+    return table.sort_by([("_partition", "ascending"), ("_offset", "ascending")])
+
+
+def positions_of(table: pa.Table) -> list[tuple[int, int]]:
+    """Every (partition, offset) pair, sorted: duplicates show up as repeats."""
+    pairs = zip(table["_partition"].to_pylist(), table["_offset"].to_pylist(), strict=True)
+    return sorted(pairs)
