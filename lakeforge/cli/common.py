@@ -1,0 +1,73 @@
+"""What every command shares: the pipeline option, loading it, and printing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lakeforge.spec.load import load_pipeline
+from lakeforge.spec.model import Pipeline
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def pipeline_option(command: F) -> F:
+    """Add ``--pipeline DIR`` (default: the current directory)."""
+    return click.option(
+        "--pipeline",
+        "pipeline_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path("."),
+        show_default="current directory",
+        envvar="LAKEFORGE_PIPELINE",
+        help="Folder holding pipeline.yaml.",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    """Add ``--json`` for machine-readable output."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(command)
+
+
+def load(pipeline_dir: Path) -> Pipeline:
+    """Load and fully check the pipeline (structure, schemas, keys, rules)."""
+    from lakeforge.spec.checks import check_pipeline
+
+    pipeline = load_pipeline(pipeline_dir)
+    check_pipeline(pipeline)
+    return pipeline
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM, so loops finish their commit and stop."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo(
+            f"\n{signal.Signals(signum).name}: finishing the current commit, then stopping "
+            "(press again to abort)",
+            err=True,
+        )
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return stop
+
+
+def rate(count: float, seconds: float) -> str:
+    """A human rate: ``123,456/s``."""
+    return f"{count / seconds:,.0f}/s" if seconds > 0 else "-"

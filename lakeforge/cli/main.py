@@ -1,0 +1,75 @@
+"""The ``lakeforge`` command: one verb per job, a small module per verb."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from lakeforge import __version__
+from lakeforge.errors import ConfigError, LakeforgeError, NotFoundError
+
+COMMANDS = {
+    "new": "lakeforge.cli.new:new",
+    "check": "lakeforge.cli.check:check",
+    "produce": "lakeforge.cli.produce:produce",
+    "publish": "lakeforge.cli.publish:publish",
+    "process": "lakeforge.cli.process:process",
+    "run": "lakeforge.cli.run:run",
+    "status": "lakeforge.cli.status:status",
+    "tables": "lakeforge.cli.tables:tables",
+    "verify": "lakeforge.cli.verify:verify",
+    "dead-letters": "lakeforge.cli.dead_letters:dead_letters",
+    "registry": "lakeforge.cli.registry:registry",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (fast ``--help``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, in the order a pipeline uses them."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Import the module of command ``name``."""
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        module = __import__(module_name, fromlist=[attribute])
+        command: click.Command = getattr(module, attribute)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a lakeforge error becomes a message and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except LakeforgeError as exc:
+            click.secho(f"error: {exc.what}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            code = 2 if isinstance(exc, ConfigError | NotFoundError) else 1
+            ctx.exit(code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lakeforge")
+def cli() -> None:
+    """Real-time pipelines into an open lakehouse: exactly-once Iceberg and Delta bronze.
+
+    Every command works on the pipeline in the current directory, or the one given
+    with --pipeline DIR. Start with 'lakeforge new DIR', then 'lakeforge run'.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Entry point of the ``lakeforge`` script."""
+    sys.exit(cli.main(standalone_mode=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""``lakeforge process``: run the stream runner (log -> bronze, exactly once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.profiles import open_local
+from lakeforge.stream.lock import RunnerLock
+from lakeforge.stream.runner import RunnerStats, StreamRunner
+
+
+@click.command()
+@pipeline_option
+@click.option(
+    "--until-drained", is_flag=True, help="Stop once every message in the log is committed."
+)
+@click.option("--quiet", is_flag=True, help="Print only the final line.")
+def process(pipeline_dir: Path, until_drained: bool, quiet: bool) -> None:
+    """Decode, validate and commit every message to bronze and dead letters."""
+    pipeline = load(pipeline_dir)
+    stop = stop_on_signals()
+    with (
+        RunnerLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        open_local(pipeline) as profile,
+    ):
+        runner = StreamRunner(pipeline, profile)
+
+        def progress(stats: RunnerStats) -> None:
+            if not quiet and stats.batches % 10 == 0:
+                click.echo(
+                    f"{stats.batches} batches, {stats.messages:,} messages "
+                    f"({rate(stats.messages, stats.seconds)}), {stats.dead_letters:,} dead letters",
+                    err=True,
+                )
+
+        stats = runner.run(stop=stop, until_drained=until_drained, on_batch=progress)
+    click.echo(
+        f"committed {stats.batches} batches: {stats.bronze_rows:,} rows to bronze, "
+        f"{stats.dead_letters:,} dead letters in {stats.seconds:.1f}s "
+        f"({rate(stats.messages, stats.seconds)})"
+    )

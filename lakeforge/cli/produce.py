@@ -1,0 +1,43 @@
+"""``lakeforge produce``: feed the pipeline's topic from its synthetic source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.profiles import open_local
+from lakeforge.source.producer import Producer, ProducerStats
+
+
+@click.command()
+@pipeline_option
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many records.")
+@click.option(
+    "--rate",
+    "rate_",
+    type=click.FloatRange(min=0),
+    help="Records per second; 0 is as fast as possible. Default: source.rate.",
+)
+@click.option("--quiet", is_flag=True, help="Print only the final line.")
+def produce(pipeline_dir: Path, count: int | None, rate_: float | None, quiet: bool) -> None:
+    """Generate records and append them to the log until --count or Ctrl-C."""
+    pipeline = load(pipeline_dir)
+    stop = stop_on_signals()
+    with open_local(pipeline) as profile:
+        producer = Producer(pipeline, profile)
+        if producer.first_id > 1 and not quiet:
+            click.echo(f"resuming after record id {producer.first_id - 1}", err=True)
+
+        def progress(stats: ProducerStats) -> None:
+            if not quiet and stats.batches % 20 == 0:
+                click.echo(
+                    f"produced {stats.records:,} ({rate(stats.records, stats.seconds)})", err=True
+                )
+
+        stats = producer.run(count=count, rate=rate_, stop=stop, on_batch=progress)
+    click.echo(
+        f"produced {stats.records:,} records to {producer.topic.name!r} in "
+        f"{stats.seconds:.1f}s ({rate(stats.records, stats.seconds)})"
+    )

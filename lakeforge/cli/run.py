@@ -1,0 +1,84 @@
+"""``lakeforge run``: the whole local pipeline in one command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.profiles import open_local
+from lakeforge.registry.server import RegistryServer
+from lakeforge.registry.store import EmbeddedRegistry
+from lakeforge.stream.lock import RunnerLock
+from lakeforge.stream.runner import RunnerStats, StreamRunner
+
+
+def start_producer(pipeline_dir: Path, produce_rate: float | None) -> subprocess.Popen[bytes]:
+    """The producer in its own process (and session: Ctrl-C reaches only us, we stop it)."""
+    command = [sys.executable, "-m", "lakeforge.cli.main", "produce", "--quiet"]
+    command += ["--pipeline", str(pipeline_dir)]
+    if produce_rate is not None:
+        command += ["--rate", str(produce_rate)]
+    return subprocess.Popen(command, start_new_session=True)
+
+
+@click.command()
+@pipeline_option
+@click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
+@click.option("--rate", "rate_", type=click.FloatRange(min=0), help="Producer records per second.")
+@click.option("--no-produce", is_flag=True, help="Only process what arrives on the log.")
+@click.option(
+    "--registry-port",
+    type=click.IntRange(0, 65535),
+    help="Port of the schema registry's REST API (0: any free port). Default: registry.port.",
+)
+def run(
+    pipeline_dir: Path,
+    duration: float | None,
+    rate_: float | None,
+    no_produce: bool,
+    registry_port: int | None,
+) -> None:
+    """Produce, process and serve the schema registry until Ctrl-C or --duration."""
+    pipeline = load(pipeline_dir)
+    stop = stop_on_signals()
+    port = pipeline.registry.port if registry_port is None else registry_port
+    with (
+        RunnerLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        open_local(pipeline) as profile,
+    ):
+        registry = profile.registry
+        assert isinstance(registry, EmbeddedRegistry)  # the local profile's registry
+        server = RegistryServer(registry, port=port)
+        server.start()
+        click.echo(f"schema registry: {server.url}", err=True)
+        producer = None if no_produce else start_producer(pipeline_dir, rate_)
+        timer = threading.Timer(duration, stop.set) if duration is not None else None
+        if timer:
+            timer.start()
+
+        def progress(stats: RunnerStats) -> None:
+            if stats.batches % 10 == 0:
+                click.echo(
+                    f"{stats.messages:,} messages in ({rate(stats.messages, stats.seconds)}), "
+                    f"{stats.bronze_rows:,} to bronze, {stats.dead_letters:,} dead letters",
+                    err=True,
+                )
+
+        try:
+            stats = StreamRunner(pipeline, profile).run(stop=stop, on_batch=progress)
+        finally:
+            if timer:
+                timer.cancel()
+            if producer is not None:
+                producer.terminate()
+                producer.wait(timeout=30)
+            server.stop()
+    click.echo(
+        f"stopped cleanly: {stats.bronze_rows:,} rows to bronze, "
+        f"{stats.dead_letters:,} dead letters in {stats.seconds:.1f}s"
+    )
