@@ -13,6 +13,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from lakeforge.errors import ConfigError, NotFoundError
 from lakeforge.lake import LakeTable, PositionsError, Warehouse
+from lakeforge.serve.extensions import load_lake_extensions
 from tests.lake.tables import SCHEMA, in_order, next_positions, positions_of, trades
 
 
@@ -51,11 +52,7 @@ def test_duckdb_sees_no_difference(trades_table: LakeTable) -> None:
 
 def test_duckdb_scans_the_tables_themselves(trades_table: LakeTable) -> None:
     con = duckdb.connect()
-    try:
-        con.sql("LOAD iceberg")
-        con.sql("LOAD delta")
-    except duckdb.Error:
-        pytest.skip("DuckDB's iceberg and delta extensions are not installed here")
+    load_lake_extensions(con)
     _commit_three(trades_table)
     location = trades_table.iceberg_metadata_location
     iceberg = con.sql(f"SELECT count(*) FROM iceberg_scan('{location}')").fetchone()

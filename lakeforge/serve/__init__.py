@@ -1,0 +1,1 @@
+"""Serving the lake: SQL over every layer."""
