@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Bronze, Pipeline
 from lakeforge.stream.dead_letters import DEAD_LETTER_SCHEMA, dead_letter_table_name
 from lakeforge.stream.fetcher import Fetcher, MicroBatch
-from lakeforge.stream.ingest import bronze_schema, max_event_time_us, sort_batch
+from lakeforge.stream.ingest import Sorted, bronze_schema, max_event_time_us, sort_batch
 from lakeforge.stream.rules import RuleSet
 
 BRONZE_NAMESPACE = "bronze"
@@ -72,6 +73,17 @@ def bronze_table_name(spec: Bronze) -> str:
     return f"{BRONZE_NAMESPACE}.{spec.table}"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A micro-batch fetched, decoded and sorted, waiting for its commit."""
+
+    batch: MicroBatch
+    #: None when the batch holds no message.
+    result: Sorted | None
+    properties: dict[str, str]
+    began: float
+
+
 class BronzeStream:
     """One topic flowing into one bronze table and its dead letters."""
 
@@ -98,22 +110,21 @@ class BronzeStream:
             pipeline.stream.batch_interval,
         )
 
-    def step(self, stats: RunnerStats, should_stop: Callable[[], bool], catch_up: bool) -> bool:
-        """Process one micro-batch; return whether every partition is drained."""
+    def prepare(self, should_stop: Callable[[], bool], catch_up: bool) -> Prepared:
+        """Fetch, decode and sort the next micro-batch; commit nothing."""
         batch = self.fetcher.next_batch(should_stop, cut_when_drained=catch_up)
-        if batch.messages.num_rows:
-            self._commit(batch, stats)
-        return batch.drained
-
-    def _commit(self, batch: MicroBatch, stats: RunnerStats) -> None:
         began = time.monotonic()
-        now_us = time.time_ns() // 1000
+        if not batch.messages.num_rows:
+            return Prepared(batch, None, {}, began)
         decoded = self.decoder.decode(batch.messages["value"])
         result = sort_batch(
-            self.topic.name, batch.messages, decoded, self.rules, self.table_schema, now_us
+            self.topic.name,
+            batch.messages,
+            decoded,
+            self.rules,
+            self.table_schema,
+            time.time_ns() // 1000,
         )
-        if result.dead_letters.num_rows:
-            self.dead_letters.commit(result.dead_letters, batch.positions)
         properties = {
             "lakeforge.messages": str(batch.messages.num_rows),
             "lakeforge.dead_letters": str(result.dead_letters.num_rows),
@@ -121,13 +132,22 @@ class BronzeStream:
         latest = max_event_time_us(result.bronze, self.topic.event_time)
         if latest is not None:
             properties["lakeforge.max_event_time_us"] = str(latest)
-        self.bronze.commit(result.bronze, batch.positions, properties)
+        return Prepared(batch, result, properties, began)
+
+    def commit(self, prepared: Prepared, stats: RunnerStats) -> None:
+        """Commit a prepared batch: dead letters first, then bronze (see module doc)."""
+        batch, result = prepared.batch, prepared.result
+        if result is None:
+            return
+        if result.dead_letters.num_rows:
+            self.dead_letters.commit(result.dead_letters, batch.positions)
+        self.bronze.commit(result.bronze, batch.positions, prepared.properties)
         stats.last_batch = BatchReport(
             self.bronze.name,
             batch.messages.num_rows,
             result.bronze.num_rows,
             result.dead_letters.num_rows,
-            time.monotonic() - began,
+            time.monotonic() - prepared.began,
             self._freshness_sample(result.bronze),
         )
         stats.batches += 1
@@ -167,17 +187,29 @@ class StreamRunner:
         """
         stop = stop or threading.Event()
         retention_due = time.monotonic()
-        while not stop.is_set():
-            if time.monotonic() >= retention_due:
-                # The embedded log has no server of its own to delete expired messages.
-                self.bus.enforce_retention()
-                retention_due = time.monotonic() + RETENTION_EVERY_S
-            drained = True
-            for stream in self.streams:
-                before = self.stats.batches
-                drained &= stream.step(self.stats, stop.is_set, catch_up=until_drained)
-                if on_batch and self.stats.batches != before:
-                    on_batch(self.stats)
-            if until_drained and drained:
-                break
+        # While one batch commits, a thread per stream already fetches and decodes the
+        # next one. Commits stay in order: a stream's next batch is prepared only once
+        # the previous one was handed over, and only this thread commits.
+        with ThreadPoolExecutor(len(self.streams), thread_name_prefix="prepare") as pool:
+
+            def ahead(stream: BronzeStream) -> Future[Prepared]:
+                return pool.submit(stream.prepare, stop.is_set, until_drained)
+
+            pending: list[Future[Prepared] | None] = [ahead(s) for s in self.streams]
+            while any(future is not None for future in pending):
+                if time.monotonic() >= retention_due:
+                    # The embedded log has no server of its own to delete old messages.
+                    self.bus.enforce_retention()
+                    retention_due = time.monotonic() + RETENTION_EVERY_S
+                for index, stream in enumerate(self.streams):
+                    future = pending[index]
+                    if future is None:
+                        continue
+                    prepared = future.result()
+                    finished = stop.is_set() or (until_drained and prepared.batch.drained)
+                    pending[index] = None if finished else ahead(stream)
+                    if prepared.result is not None:
+                        stream.commit(prepared, self.stats)
+                        if on_batch:
+                            on_batch(self.stats)
         return self.stats
