@@ -28,7 +28,10 @@ __all__ = [
 ]
 
 #: The buses lakeforge ships, by name: ``"module:Class"``.
-BUSES: dict[str, str] = {"embedded": "lakeforge.bus.embedded:EmbeddedLog"}
+BUSES: dict[str, str] = {
+    "embedded": "lakeforge.bus.embedded:EmbeddedLog",
+    "kafka": "lakeforge.bus.kafka:KafkaBus",
+}
 
 _ENTRY_POINT_GROUP = "lakeforge.buses"
 

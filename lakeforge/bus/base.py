@@ -17,11 +17,14 @@ Messages travel as Arrow data, never one Python object per message:
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from lakeforge.errors import ConfigError
 
 #: The columns of every fetched batch, in this order.
 RECORD_SCHEMA = pa.schema(
@@ -169,6 +172,28 @@ def murmur2(data: bytes) -> int:
     h = (h * m) & mask
     h ^= h >> 15
     return h - (1 << 32) if h & 0x80000000 else h
+
+
+#: Kafka's rule for topic names, which every bus follows so a pipeline moves freely.
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def check_topic_spec(topic: TopicSpec) -> None:
+    """Refuse a topic name, partition count or retention that no bus accepts."""
+    if not _TOPIC_NAME.fullmatch(topic.name) or topic.name in (".", ".."):
+        raise ConfigError(
+            f"{topic.name!r} is not a valid topic name",
+            hint="use 1 to 249 letters, digits, '.', '_' or '-', as Kafka requires",
+        )
+    if topic.partitions < 1:
+        raise ConfigError(
+            f"topic {topic.name!r} needs at least 1 partition, not {topic.partitions}"
+        )
+    if topic.retention_ms is not None and topic.retention_ms <= 0:
+        raise ConfigError(
+            f"topic {topic.name!r} has retention_ms {topic.retention_ms}",
+            hint="give a positive number of milliseconds, or none to keep messages forever",
+        )
 
 
 def partitions_for_keys(keys: pa.Array | Iterable[bytes | None], partitions: int) -> np.ndarray:

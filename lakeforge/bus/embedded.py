@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -35,14 +34,13 @@ from typing import Literal
 import pyarrow as pa
 
 from lakeforge.bus import log_file
-from lakeforge.bus.base import Bus, Fetched, TopicSpec
+from lakeforge.bus.base import Bus, Fetched, TopicSpec, check_topic_spec
 from lakeforge.bus.batch_reader import BatchReader
 from lakeforge.bus.log_file import transaction
 from lakeforge.bus.record_batch import Compression, encode_batch
 from lakeforge.errors import ConfigError, NotFoundError
 
 # Kafka's rule for topic names, so that a pipeline that runs locally also runs on Kafka.
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 def _wall_clock_ms() -> int:
@@ -102,7 +100,7 @@ class EmbeddedLog(Bus):
         Raises :class:`~lakeforge.errors.ConfigError` for a name Kafka would refuse,
         fewer than one partition, or a topic that exists with another partition count.
         """
-        _check_spec(topic)
+        check_topic_spec(topic)
         with self._session(f"creating topic {topic.name!r}") as db, transaction(db):
             row = db.execute(
                 "SELECT id, partitions FROM topics WHERE name = ?", (topic.name,)
@@ -277,23 +275,6 @@ class EmbeddedLog(Bus):
                 f"SELECT partition, {column} FROM partitions WHERE topic_id = ?", (topic_id,)
             ).fetchall()
         return dict(sorted(rows))
-
-
-def _check_spec(topic: TopicSpec) -> None:
-    if not _TOPIC_NAME.fullmatch(topic.name) or topic.name in (".", ".."):
-        raise ConfigError(
-            f"{topic.name!r} is not a valid topic name",
-            hint="use 1 to 249 letters, digits, '.', '_' or '-', as Kafka requires",
-        )
-    if topic.partitions < 1:
-        raise ConfigError(
-            f"topic {topic.name!r} needs at least 1 partition, not {topic.partitions}"
-        )
-    if topic.retention_ms is not None and topic.retention_ms <= 0:
-        raise ConfigError(
-            f"topic {topic.name!r} has retention_ms {topic.retention_ms}",
-            hint="give a positive number of milliseconds, or none to keep messages forever",
-        )
 
 
 _OPEN_LOGS: weakref.WeakSet[EmbeddedLog] = weakref.WeakSet()
