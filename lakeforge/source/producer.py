@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -117,21 +118,58 @@ class Producer:
         rate = self.source.rate if rate is None else rate
         stop = stop or threading.Event()
         chunk = MAX_CHUNK if rate <= 0 else int(min(MAX_CHUNK, max(1, rate / 20)))
+        if count is not None:
+            chunk = min(chunk, count)
         started = time.monotonic()
-        last_us = time.time_ns() // 1000
-        while not stop.is_set() and (count is None or self.stats.records < count):
-            rows = chunk if count is None else min(chunk, count - self.stats.records)
-            now_us = max(time.time_ns() // 1000, last_us + 1)
-            batch = self.generator.next_batch(rows, last_us, now_us)
-            last_us = now_us
-            values = frame(self.schema_id, encode(batch, self.schema))
-            produce(self.bus, self.topic.name, values, self._keys(batch), self.topic.partitions)
-            self.stats.records += rows
-            self.stats.batches += 1
-            if on_batch:
-                on_batch(self.stats)
-            if rate > 0:
-                ahead = started + self.stats.records / rate - time.monotonic()
-                if ahead > 0:
-                    stop.wait(ahead)
+        clock = {"last_us": time.time_ns() // 1000}
+        planned = 0
+
+        def generate(rows: int) -> pa.Table:
+            now_us = max(time.time_ns() // 1000, clock["last_us"] + 1)
+            batch = self.generator.next_batch(rows, clock["last_us"], now_us)
+            clock["last_us"] = now_us
+            return batch
+
+        # Three stages overlap, each on whole batches: a thread generates the next batch
+        # while this one encodes the current one and another thread appends the last
+        # one (numpy, Arrow and SQLite release the GIL for most of it). One batch at a
+        # time per stage keeps the record ids and every partition in order.
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="generate") as generator,
+            ThreadPoolExecutor(1, thread_name_prefix="append") as appender,
+        ):
+
+            def generate_next() -> Future[pa.Table] | None:
+                nonlocal planned
+                rows = chunk if count is None else min(chunk, count - planned)
+                if rows <= 0:
+                    return None
+                planned += rows
+                return generator.submit(generate, rows)
+
+            appending: Future[object] | None = None
+            next_batch = generate_next()
+            while next_batch is not None and not stop.is_set():
+                batch = next_batch.result()
+                if rate <= 0:
+                    next_batch = generate_next()  # flat out: generate ahead
+                values = frame(self.schema_id, encode(batch, self.schema))
+                keys = self._keys(batch)
+                if appending is not None:
+                    appending.result()
+                appending = appender.submit(
+                    produce, self.bus, self.topic.name, values, keys, self.topic.partitions
+                )
+                self.stats.records += batch.num_rows
+                self.stats.batches += 1
+                if on_batch:
+                    on_batch(self.stats)
+                if rate > 0:
+                    ahead = started + self.stats.records / rate - time.monotonic()
+                    if ahead > 0:
+                        stop.wait(ahead)
+                    # Paced: generate only now, so event times stay close to the append.
+                    next_batch = generate_next()
+            if appending is not None:
+                appending.result()
         return self.stats

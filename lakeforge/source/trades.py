@@ -44,16 +44,17 @@ class TradeGenerator(Generator):
         self._log_price = np.log(np.array([row[1] for row in listings]))
         self._volatility = np.array([row[2] for row in listings])
         activity = 1.0 / np.arange(1, symbols + 1) ** 0.8
-        self._activity = activity / activity.sum()
+        # Cumulative shares: drawing by binary search is cheaper than rng.choice(p=...).
+        self._activity = np.cumsum(activity / activity.sum())
         self._venues = pa.array([venue for venue, _ in VENUES], pa.string())
         shares = np.array([share for _, share in VENUES])
-        self._venue_shares = shares / shares.sum()
+        self._venue_shares = np.cumsum(shares / shares.sum())
         self._next_id = first_id
 
     def next_batch(self, rows: int, start_us: int, end_us: int) -> pa.Table:
         """The next ``rows`` trades with event times in [start_us, end_us)."""
         rng = self._rng
-        symbol = rng.choice(len(self._activity), size=rows, p=self._activity)
+        symbol = self._draw(self._activity, rows)
         event_us = self._arrivals(rows, start_us, max(end_us, start_us + 1))
         price = self._prices(symbol, rows, (end_us - start_us) / 1e6)
         size, odd = self._sizes(price)
@@ -70,14 +71,17 @@ class TradeGenerator(Generator):
                 "symbol": self._symbols.take(symbol),
                 "price": price,
                 "size": size,
-                "exchange": self._venues.take(
-                    rng.choice(len(self._venue_shares), size=rows, p=self._venue_shares)
-                ),
+                "exchange": self._venues.take(self._draw(self._venue_shares, rows)),
                 "conditions": conditions,
                 "tape": self._tapes.take(symbol),
                 "event_time": pa.array(event_us, pa.timestamp("us", tz="UTC")),
             }
         )
+
+    def _draw(self, cumulative: np.ndarray, rows: int) -> np.ndarray:
+        """Indices drawn with the probabilities whose running sum is ``cumulative``."""
+        picks = np.searchsorted(cumulative, self._rng.random(rows) * cumulative[-1], "right")
+        return np.asarray(np.minimum(picks, len(cumulative) - 1))
 
     def _arrivals(self, rows: int, start_us: int, end_us: int) -> np.ndarray:
         """Sorted event times: 70% spread evenly, 30% in bursts around a few moments."""
@@ -125,8 +129,11 @@ class TradeGenerator(Generator):
         rng = self._rng
         rows = price.size
         odd = rng.random(rows) < np.clip(0.15 + price / 1000.0, 0.1, 0.7)
-        odd_size = np.minimum(rng.geometric(0.08, rows), 99)
-        round_size = 100 * rng.geometric(0.45, rows)
-        block = rng.random(rows) < 0.005
-        round_size = np.where(block, 100 * rng.integers(10, 200, rows), round_size)
-        return np.where(odd, odd_size, round_size).astype(np.int32), odd
+        sizes = np.empty(rows, dtype=np.int32)
+        # Draw each kind only for the trades of that kind: fewer random numbers.
+        sizes[odd] = np.minimum(rng.geometric(0.08, int(odd.sum())), 99)
+        lots = ~odd
+        sizes[lots] = 100 * rng.geometric(0.45, int(lots.sum()))
+        block = lots & (rng.random(rows) < 0.005)
+        sizes[block] = 100 * rng.integers(10, 200, int(block.sum()))
+        return sizes, odd

@@ -40,7 +40,7 @@ def test_example_loads_and_checks(stocks: Path) -> None:
     schemas = check_pipeline(pipeline)
     assert pipeline.name == "stocks"
     assert pipeline.topic("trades").partitions == 4
-    assert pipeline.stream.batch_interval == 500
+    assert pipeline.stream.batch_interval == 400
     assert pipeline.topic("trades").retention == 7 * 86_400_000
     assert "price" in schemas["trades"].field_names
     assert pipeline.state_path == (stocks / ".lakeforge").resolve()
