@@ -39,6 +39,9 @@ demo: venv
 
 bench: venv
 	$(BIN)/python bench/end_to_end.py
+	$(BIN)/python bench/codec_bench.py
+	$(BIN)/python bench/bus_bench.py
+	$(BIN)/python bench/lake_bench.py
 
 clean:
 	rm -rf $(VENV) examples/stocks/.lakeforge .pytest_cache .mypy_cache .ruff_cache
