@@ -2,7 +2,7 @@
 
 from lakeforge.codec.cursors import ERROR_KINDS
 from lakeforge.codec.decode import Decoded, DecodeErrors, Decoder
-from lakeforge.codec.encode import encode, frame
+from lakeforge.codec.encode import confluent_header, encode, frame
 from lakeforge.codec.schema import AvroSchema
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "DecodeErrors",
     "Decoded",
     "Decoder",
+    "confluent_header",
     "encode",
     "frame",
 ]

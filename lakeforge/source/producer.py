@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from lakeforge.bus.base import Bus
 from lakeforge.bus.produce import produce
-from lakeforge.codec import AvroSchema, Decoder, encode, frame
+from lakeforge.codec import AvroSchema, Decoder, confluent_header, encode
 from lakeforge.errors import ConfigError
 from lakeforge.profiles.base import Profile
 from lakeforge.registry.base import SchemaRegistry, value_subject
@@ -89,6 +89,7 @@ class Producer:
         self.bus = profile.bus
         self.schema = AvroSchema.load(pipeline.schema_path(self.topic))
         self.schema_id = register_schema(profile.registry, self.topic.name, self.schema)
+        self.header = confluent_header(self.schema_id)
         generator_class = load_generator(self.source.generator)
         first_id = 1
         if generator_class.id_column:
@@ -153,7 +154,7 @@ class Producer:
                 batch = next_batch.result()
                 if rate <= 0:
                     next_batch = generate_next()  # flat out: generate ahead
-                values = frame(self.schema_id, encode(batch, self.schema))
+                values = encode(batch, self.schema, prefix=self.header)
                 keys = self._keys(batch)
                 if appending is not None:
                     appending.result()

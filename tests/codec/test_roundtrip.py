@@ -238,3 +238,15 @@ def test_long_strings_in_a_batch_of_several_slices() -> None:
     result = Decoder(AvroSchema.parse(text), Registry({2: text})).decode(values)
     assert len(result.errors) == 0
     assert result.table.to_pylist() == records
+
+
+def test_encode_with_confluent_prefix_equals_frame() -> None:
+    from pathlib import Path
+
+    from lakeforge.codec import AvroSchema, confluent_header, encode, frame
+    from lakeforge.source.trades import TradeGenerator
+
+    schema = AvroSchema.load(Path(__file__).parents[2] / "examples/stocks/schemas/trade.avsc")
+    trades = TradeGenerator(seed=2).next_batch(70_000, 0, 10**9)
+    framed = frame(7, encode(trades, schema))
+    assert encode(trades, schema, prefix=confluent_header(7)).equals(framed)
