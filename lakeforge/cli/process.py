@@ -8,7 +8,7 @@ import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.profiles import open_local
-from lakeforge.stream.lock import RunnerLock
+from lakeforge.stream.lock import PipelineLock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
 
 
@@ -23,7 +23,7 @@ def process(pipeline_dir: Path, until_drained: bool, quiet: bool) -> None:
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
     with (
-        RunnerLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        PipelineLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
         open_local(pipeline) as profile,
     ):
         runner = StreamRunner(pipeline, profile)

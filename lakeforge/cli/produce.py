@@ -9,6 +9,7 @@ import click
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.profiles import open_local
 from lakeforge.source.producer import Producer, ProducerStats
+from lakeforge.stream.lock import PipelineLock
 
 
 @click.command()
@@ -25,7 +26,12 @@ def produce(pipeline_dir: Path, count: int | None, rate_: float | None, quiet: b
     """Generate records and append them to the log until --count or Ctrl-C."""
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
-    with open_local(pipeline) as profile:
+    # One synthetic producer per pipeline: two would resume from the same last id and
+    # hand out the same trade ids twice.
+    with (
+        PipelineLock(pipeline.state_path / "producer.lock", f"the producer of {pipeline.name!r}"),
+        open_local(pipeline) as profile,
+    ):
         producer = Producer(pipeline, profile)
         if producer.first_id > 1 and not quiet:
             click.echo(f"resuming after record id {producer.first_id - 1}", err=True)

@@ -13,7 +13,7 @@ from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.profiles import open_local
 from lakeforge.registry.server import RegistryServer
 from lakeforge.registry.store import EmbeddedRegistry
-from lakeforge.stream.lock import RunnerLock
+from lakeforge.stream.lock import PipelineLock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
 
 
@@ -48,7 +48,7 @@ def run(
     stop = stop_on_signals()
     port = pipeline.registry.port if registry_port is None else registry_port
     with (
-        RunnerLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        PipelineLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
         open_local(pipeline) as profile,
     ):
         registry = profile.registry

@@ -1,4 +1,4 @@
-"""One runner per pipeline: an exclusive lock file in the state directory.
+"""One runner and one producer per pipeline: exclusive lock files in the state directory.
 
 The lock is an ``flock`` on an open file, so the kernel releases it when the process
 dies, even by SIGKILL: a crashed runner never leaves a stale lock behind.
@@ -14,7 +14,7 @@ from types import TracebackType
 from lakeforge.errors import AlreadyRunningError
 
 
-class RunnerLock:
+class PipelineLock:
     """Hold ``path`` exclusively for as long as this object is entered."""
 
     def __init__(self, path: Path, what: str) -> None:
@@ -22,7 +22,7 @@ class RunnerLock:
         self.what = what
         self._fd: int | None = None
 
-    def __enter__(self) -> RunnerLock:
+    def __enter__(self) -> PipelineLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

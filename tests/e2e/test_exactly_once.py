@@ -95,3 +95,19 @@ def test_ctrl_c_stops_cleanly_and_nothing_is_half_committed(stocks: Path) -> Non
     assert lakeforge_json("verify", pipeline=stocks)["ok"]
     counts = bronze_counts(stocks)
     assert counts["iceberg"] == counts["delta"]
+
+
+def test_second_producer_is_refused(stocks: Path) -> None:
+    first = start("produce", "--rate", "1000", "--quiet", pipeline=stocks)
+    try:
+        deadline = time.monotonic() + 60
+        while not (stocks / ".lakeforge" / "producer.lock").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1)
+        second = lakeforge("produce", "--count", "10", pipeline=stocks, check=False)
+        assert second.returncode != 0
+        assert "the producer of 'stocks' is already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
