@@ -23,7 +23,9 @@ def process(pipeline_dir: Path, until_drained: bool, quiet: bool) -> None:
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
     with (
-        PipelineLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        PipelineLock(
+            pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
+        ),
         open_local(pipeline) as profile,
     ):
         runner = StreamRunner(pipeline, profile)

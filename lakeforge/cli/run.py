@@ -48,7 +48,9 @@ def run(
     stop = stop_on_signals()
     port = pipeline.registry.port if registry_port is None else registry_port
     with (
-        PipelineLock(pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"),
+        PipelineLock(
+            pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
+        ),
         open_local(pipeline) as profile,
     ):
         registry = profile.registry
