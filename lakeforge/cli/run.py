@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.errors import ConfigError
 from lakeforge.profiles import open_local
 from lakeforge.registry.server import RegistryServer
 from lakeforge.registry.store import EmbeddedRegistry
@@ -54,7 +55,12 @@ def run(
         open_local(pipeline) as profile,
     ):
         registry = profile.registry
-        assert isinstance(registry, EmbeddedRegistry)  # the local profile's registry
+        if not isinstance(registry, EmbeddedRegistry):
+            raise ConfigError(
+                f"this pipeline uses the registry at {pipeline.registry.url}, "
+                "which 'lakeforge run' does not serve",
+                "start that registry yourself, or remove registry.url to use the embedded one",
+            )
         server = RegistryServer(registry, port=port)
         server.start()
         click.echo(f"schema registry: {server.url}", err=True)

@@ -6,18 +6,27 @@ from lakeforge.bus.base import TopicSpec
 from lakeforge.bus.embedded import EmbeddedLog
 from lakeforge.lake import Warehouse
 from lakeforge.profiles.base import Profile
+from lakeforge.registry.base import SchemaRegistry
+from lakeforge.registry.http_client import HttpRegistry
 from lakeforge.registry.store import EmbeddedRegistry
 from lakeforge.spec.model import Pipeline
 
 
+def open_registry(pipeline: Pipeline) -> SchemaRegistry:
+    """The registry at ``registry.url`` if one is set, else the embedded one."""
+    if pipeline.registry.url:
+        return HttpRegistry(pipeline.registry.url)
+    registry = EmbeddedRegistry(pipeline.state_path / "registry.db")
+    registry.set_compatibility(pipeline.registry.compatibility)
+    return registry
+
+
 def open_local(pipeline: Pipeline, create_topics: bool = True) -> Profile:
-    """Open (creating on first use) the embedded log, registry and warehouse."""
+    """Open (creating on first use) the embedded log, the registry and the warehouse."""
     state = pipeline.state_path
     state.mkdir(parents=True, exist_ok=True)
     bus = EmbeddedLog(state / "log.db")
     if create_topics:
         for topic in pipeline.topics:
             bus.create_topic(TopicSpec(topic.name, topic.partitions, topic.retention))
-    registry = EmbeddedRegistry(state / "registry.db")
-    registry.set_compatibility(pipeline.registry.compatibility)
-    return Profile("local", bus, registry, Warehouse(state / "warehouse"))
+    return Profile("local", bus, open_registry(pipeline), Warehouse(state / "warehouse"))

@@ -83,3 +83,21 @@ def test_lakeforge_consumes_what_confluent_serializer_wrote(served) -> None:  # 
     assert rows[1]["conditions"] == []
     assert rows[-1]["price"] == pytest.approx(401.0)
     assert rows[0]["event_time"].timestamp() == pytest.approx(1_767_225_600.000001)
+
+
+def test_registry_url_points_the_pipeline_at_another_registry(stocks: Path) -> None:
+    # A second, separate registry served over HTTP: the pipeline registers there.
+    other = EmbeddedRegistry(":memory:")
+    with RegistryServer(other) as server:
+        text = (stocks / "pipeline.yaml").read_text()
+        (stocks / "pipeline.yaml").write_text(
+            text.replace("registry:\n", f"registry:\n  url: {server.url}\n", 1)
+        )
+        pipeline = load_pipeline(stocks, environ={})
+        with open_local(pipeline) as profile:
+            Producer(pipeline, profile).run(count=10, rate=0)
+            StreamRunner(pipeline, profile).run(until_drained=True)
+            rows = profile.warehouse.open_table("bronze.trades").stats().rows
+        assert other.subjects() == ["trades-value"]
+        assert rows == 10
+    other.close()
