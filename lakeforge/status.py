@@ -12,8 +12,7 @@ from typing import Any
 from lakeforge.lake import LakeTable
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Pipeline
-from lakeforge.stream.dead_letters import dead_letter_table_name
-from lakeforge.stream.runner import BRONZE_NAMESPACE, bronze_table_name
+from lakeforge.stream.dead_letters import bronze_table_name, dead_letter_table_name
 
 
 def _open(profile: Profile, name: str, existing: set[str]) -> LakeTable | None:
@@ -52,13 +51,13 @@ def pipeline_status(pipeline: Pipeline, profile: Profile) -> dict[str, Any]:
         }
     tables: dict[str, Any] = {}
     for spec in pipeline.bronze:
-        name = bronze_table_name(spec)
+        name = bronze_table_name(spec.table)
         bronze = _table_status(_open(profile, name, existing), now)
         ends = topics[spec.topic]["end_offsets"]
         starts = bus.start_offsets(spec.topic)
         positions = bronze["positions"]
         bronze["lag"] = sum(ends[p] - positions.get(p, starts.get(p, 0)) for p in ends)
-        dead_name = f"{BRONZE_NAMESPACE}.{dead_letter_table_name(spec.table)}"
+        dead_name = dead_letter_table_name(spec.table)
         dead = _table_status(_open(profile, dead_name, existing), now)
         bronze["dead_letters"] = dead["rows"]["delta"]
         bronze["layer"] = "bronze"

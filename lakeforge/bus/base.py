@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,8 +213,3 @@ def partitions_for_keys(keys: pa.Array | Iterable[bytes | None], partitions: int
     )
     indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return np.where(indices >= 0, table[np.maximum(indices, 0)], 0).astype(np.int32)
-
-
-def group_offsets(positions: Mapping[int, int]) -> str:
-    """Render partition positions compactly for messages: ``0:12 1:40``."""
-    return " ".join(f"{p}:{o}" for p, o in sorted(positions.items()))

@@ -15,7 +15,6 @@ from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Pipeline
 from lakeforge.stream.dead_letters import dead_letter_table_name
 from lakeforge.stream.replay import Letter, ReplayLedger, replay
-from lakeforge.stream.runner import BRONZE_NAMESPACE
 
 
 def _letters(pipeline: Pipeline, profile: Profile, table: str | None, kind: str | None) -> pa.Table:
@@ -25,7 +24,7 @@ def _letters(pipeline: Pipeline, profile: Profile, table: str | None, kind: str 
         raise NotFoundError(f"no bronze table {table!r}", f"bronze tables: {', '.join(names)}")
     pieces = []
     for name in [table] if table else names:
-        full = f"{BRONZE_NAMESPACE}.{dead_letter_table_name(name)}"
+        full = dead_letter_table_name(name)
         if full in {info.name for info in profile.warehouse.list_tables()}:
             pieces.append(profile.warehouse.open_table(full).read("delta"))
     if not pieces:

@@ -9,6 +9,7 @@ import click
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
 from lakeforge.profiles import open_local
+from lakeforge.stream.dead_letters import is_dead_letter_table
 
 
 @click.command()
@@ -26,7 +27,7 @@ def tables(pipeline_dir: Path, as_json: bool) -> None:
             {
                 "name": info.name,
                 "layer": layer,
-                "kind": "dead_letters" if info.name.endswith("_dead_letters") else "table",
+                "kind": "dead_letters" if is_dead_letter_table(info.name) else "table",
                 "rows": info.rows,
                 "formats": [
                     {"format": "iceberg", "location": info.iceberg_metadata_location},

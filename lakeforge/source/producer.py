@@ -122,13 +122,15 @@ class Producer:
         if count is not None:
             chunk = min(chunk, count)
         started = time.monotonic()
-        clock = {"last_us": time.time_ns() // 1000}
+        last_us = time.time_ns() // 1000
         planned = 0
 
         def generate(rows: int) -> pa.Table:
-            now_us = max(time.time_ns() // 1000, clock["last_us"] + 1)
-            batch = self.generator.next_batch(rows, clock["last_us"], now_us)
-            clock["last_us"] = now_us
+            # Each batch's event times cover the time since the previous batch.
+            nonlocal last_us
+            now_us = max(time.time_ns() // 1000, last_us + 1)
+            batch = self.generator.next_batch(rows, last_us, now_us)
+            last_us = now_us
             return batch
 
         # Three stages overlap, each on whole batches: a thread generates the next batch

@@ -26,9 +26,24 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 
-def dead_letter_table_name(bronze_table: str) -> str:
-    """The dead-letter table that goes with a bronze table."""
-    return f"{bronze_table}_dead_letters"
+#: Every bronze table, and its dead letters, live in this catalog namespace.
+BRONZE_NAMESPACE = "bronze"
+_DEAD_LETTERS_SUFFIX = "_dead_letters"
+
+
+def bronze_table_name(table: str) -> str:
+    """The catalog name of the bronze table ``table`` (as pipeline.yaml names it)."""
+    return f"{BRONZE_NAMESPACE}.{table}"
+
+
+def dead_letter_table_name(table: str) -> str:
+    """The catalog name of the dead-letter table that goes with bronze table ``table``."""
+    return f"{BRONZE_NAMESPACE}.{table}{_DEAD_LETTERS_SUFFIX}"
+
+
+def is_dead_letter_table(name: str) -> bool:
+    """Whether the catalog name ``name`` is a dead-letter table."""
+    return name.startswith(f"{BRONZE_NAMESPACE}.") and name.endswith(_DEAD_LETTERS_SUFFIX)
 
 
 def dead_letters(

@@ -9,20 +9,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from lakeforge.bus.base import Bus
+from lakeforge.bus.base import RECORD_SCHEMA, Bus
 
 log = logging.getLogger(__name__)
 
 #: Columns of a micro-batch of messages: a fetched batch plus its partition.
-MESSAGES_SCHEMA = pa.schema(
-    [
-        pa.field("partition", pa.int32(), nullable=False),
-        pa.field("offset", pa.int64(), nullable=False),
-        pa.field("timestamp", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("key", pa.binary()),
-        pa.field("value", pa.binary()),
-    ]
-)
+MESSAGES_SCHEMA = pa.schema([pa.field("partition", pa.int32(), nullable=False), *RECORD_SCHEMA])
 
 
 @dataclass(frozen=True)
@@ -122,6 +114,6 @@ class Fetcher:
 def _with_partition(records: pa.Table, partition: int) -> pa.Table:
     column = pa.array([partition] * records.num_rows, pa.int32())
     return pa.Table.from_arrays(
-        [column, *records.select(["offset", "timestamp", "key", "value"]).columns],
+        [column, *records.select(RECORD_SCHEMA.names).columns],
         schema=MESSAGES_SCHEMA,
     )

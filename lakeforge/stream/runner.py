@@ -25,12 +25,15 @@ from lakeforge.codec import AvroSchema, Decoder
 from lakeforge.lake import LakeTable
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Bronze, Pipeline
-from lakeforge.stream.dead_letters import DEAD_LETTER_SCHEMA, dead_letter_table_name
+from lakeforge.stream.dead_letters import (
+    DEAD_LETTER_SCHEMA,
+    bronze_table_name,
+    dead_letter_table_name,
+)
 from lakeforge.stream.fetcher import Fetcher, MicroBatch
 from lakeforge.stream.ingest import Sorted, bronze_schema, max_event_time_us, sort_batch
 from lakeforge.stream.rules import RuleSet
 
-BRONZE_NAMESPACE = "bronze"
 #: How often the runner asks the bus to delete messages past their retention.
 RETENTION_EVERY_S = 60.0
 #: How many rows of each batch are sampled to measure freshness.
@@ -68,11 +71,6 @@ class RunnerStats:
         return time.monotonic() - self.started
 
 
-def bronze_table_name(spec: Bronze) -> str:
-    """The catalog name of a bronze table."""
-    return f"{BRONZE_NAMESPACE}.{spec.table}"
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A micro-batch fetched, decoded and sorted, waiting for its commit."""
@@ -98,9 +96,11 @@ class BronzeStream:
         )
         self.rules = RuleSet(spec.rules, self.schema.arrow_schema, where=f"bronze {spec.table}")
         self.table_schema = bronze_schema(self.schema.arrow_schema)
-        self.bronze: LakeTable = profile.warehouse.table(bronze_table_name(spec), self.table_schema)
+        self.bronze: LakeTable = profile.warehouse.table(
+            bronze_table_name(spec.table), self.table_schema
+        )
         self.dead_letters: LakeTable = profile.warehouse.table(
-            f"{BRONZE_NAMESPACE}.{dead_letter_table_name(spec.table)}", DEAD_LETTER_SCHEMA
+            dead_letter_table_name(spec.table), DEAD_LETTER_SCHEMA
         )
         self.fetcher = Fetcher(
             profile.bus,
