@@ -28,6 +28,14 @@ def test_produce_process_verify(stocks: Path) -> None:
     partitions = report["tables"][0]["partitions"]
     assert sum(p["position"] for p in partitions) == 200_000
     assert len({p["accounts"]["iceberg"]["content_hash"] for p in partitions}) == 4
+    tables = {t["name"]: t for t in lakeforge_json("tables", pipeline=stocks)}
+    assert tables["bronze.trades"]["kind"] == "table"
+    assert tables["bronze.trades"]["rows"] == 200_000
+    assert tables["bronze.trades_dead_letters"]["kind"] == "dead_letters"
+    for table in tables.values():
+        assert table["layer"] == "bronze"
+        assert [f["format"] for f in table["formats"]] == ["iceberg", "delta"]
+        assert all(Path(f["location"]).exists() for f in table["formats"])
 
 
 def committed(pipeline: Path) -> int:
