@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum
 DEMO_DURATION ?= 60
 PYTEST_ARGS ?=
 
-.PHONY: venv lint typecheck test demo bench clean
+.PHONY: venv system-deps lint typecheck test demo bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lakeforge needs Python 3.11+, found " + sys.version' 
@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
+# Debian packages (Prometheus, Chromium for dashboard screenshots): installed when root,
+# else the exact apt-get line is printed.
+system-deps:
+	scripts/system-deps
+
 lint: venv
 	$(BIN)/ruff check lakeforge tests bench
 	$(BIN)/ruff format --check lakeforge tests bench
@@ -28,10 +33,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-demo: venv
+demo: venv system-deps
 	@echo "Running the stock pipeline for $(DEMO_DURATION)s (Ctrl-C stops it cleanly)..."
 	$(BIN)/lakeforge run --pipeline examples/stocks --duration $(DEMO_DURATION)
 	$(BIN)/lakeforge status --pipeline examples/stocks

@@ -17,6 +17,8 @@ COMMANDS = {
     "produce": "lakeforge.cli.produce:produce",
     "publish": "lakeforge.cli.publish:publish",
     "process": "lakeforge.cli.process:process",
+    "transform": "lakeforge.cli.transform:transform",
+    "query": "lakeforge.cli.query:query",
     "run": "lakeforge.cli.run:run",
     "status": "lakeforge.cli.status:status",
     "tables": "lakeforge.cli.tables:tables",

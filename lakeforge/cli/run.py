@@ -27,11 +27,36 @@ def start_producer(pipeline_dir: Path, produce_rate: float | None) -> subprocess
     return subprocess.Popen(command, start_new_session=True)
 
 
+def start_transforms(pipeline_dir: Path, every_seconds: float) -> subprocess.Popen[bytes]:
+    """Start scheduled transforms in a process of their own.
+
+    A slow or failing dbt build then never slows or stops the stream, and dbt's memory
+    stays out of the runner's.
+    """
+    command = [sys.executable, "-m", "lakeforge.cli.main", "transform", "--quiet"]
+    command += ["--pipeline", str(pipeline_dir), "--every", f"{every_seconds}s"]
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Ask a child we started to stop (SIGTERM), and kill it if it does not in time."""
+    if child.poll() is None:
+        child.terminate()
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 @click.command()
 @pipeline_option
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 @click.option("--rate", "rate_", type=click.FloatRange(min=0), help="Producer records per second.")
 @click.option("--no-produce", is_flag=True, help="Only process what arrives on the log.")
+@click.option(
+    "--no-transform", is_flag=True, help="Do not run the dbt transforms on their schedule."
+)
 @click.option(
     "--registry-port",
     type=click.IntRange(0, 65535),
@@ -42,9 +67,13 @@ def run(
     duration: float | None,
     rate_: float | None,
     no_produce: bool,
+    no_transform: bool,
     registry_port: int | None,
 ) -> None:
-    """Produce, process and serve the schema registry until Ctrl-C or --duration."""
+    """Produce, process, transform and serve the schema registry until Ctrl-C or --duration.
+
+    Transforms run every transform.schedule (pipeline.yaml) in a process of their own.
+    """
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
     port = pipeline.registry.port if registry_port is None else registry_port
@@ -65,6 +94,10 @@ def run(
         server.start()
         click.echo(f"schema registry: {server.url}", err=True)
         producer = None if no_produce else start_producer(pipeline_dir, rate_)
+        schedule = pipeline.transform.schedule if pipeline.transform else 0
+        transforms = None
+        if schedule > 0 and not no_transform:
+            transforms = start_transforms(pipeline_dir, schedule / 1000)
         timer = threading.Timer(duration, stop.set) if duration is not None else None
         if timer:
             timer.start()
@@ -82,9 +115,9 @@ def run(
         finally:
             if timer:
                 timer.cancel()
-            if producer is not None:
-                producer.terminate()
-                producer.wait(timeout=30)
+            for child in (producer, transforms):
+                if child is not None:
+                    stop_child(child)
             server.stop()
     click.echo(
         f"stopped cleanly: {stats.bronze_rows:,} rows to bronze, "

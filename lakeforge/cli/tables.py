@@ -31,7 +31,11 @@ def tables(pipeline_dir: Path, as_json: bool) -> None:
                 "rows": info.rows,
                 "formats": [
                     {"format": "iceberg", "location": info.iceberg_metadata_location},
-                    {"format": "delta", "location": info.delta_location},
+                    *(
+                        [{"format": "delta", "location": info.delta_location}]
+                        if info.delta_location
+                        else []
+                    ),
                 ],
             }
         )

@@ -94,7 +94,7 @@ def _integer(value: Any) -> int:
     # JSON has one number type; a default like 1.5 for an int field is a mistake
     if isinstance(value, bool) or not isinstance(value, int):
         raise DefaultError(f"default {value!r} is not an integer")
-    return value
+    return int(value)
 
 
 def _latin1(value: Any) -> bytes:

@@ -62,11 +62,18 @@ class TableInfo:
 
     #: ``namespace.table``, e.g. ``bronze.trades``.
     name: str
-    #: The current Iceberg metadata file (what DuckDB's ``iceberg_scan`` wants).
+    #: The current Iceberg metadata file (``iceberg_scan`` of exactly this version).
     iceberg_metadata_location: str
     #: The Delta table root (what ``delta_scan`` wants); the data files live under it.
-    delta_location: str
+    #: ``None`` for a table only in Iceberg: the silver and gold tables transforms write.
+    delta_location: str | None
     rows: int
+    #: The Iceberg table directory (``iceberg_scan`` of the latest version, found through
+    #: its ``version-hint.text``).
+    iceberg_location: str = ""
+    #: The Delta version holding the same batches as the current Iceberg snapshot (so
+    #: both formats can be read at one state); ``None`` for Iceberg-only tables.
+    delta_version: int | None = None
 
 
 class CommitConflictError(TransientError):

@@ -7,8 +7,12 @@ whatever it lacks is replayed from Delta's log, in sequence order.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -80,7 +84,30 @@ def create_table(
         create.commit_transaction()  # returns a staged table, which cannot be refreshed
     except TableAlreadyExistsError:
         pass
-    return catalog.load_table(identifier)
+    table = catalog.load_table(identifier)
+    write_version_hint(table)
+    return table
+
+
+def write_version_hint(table: Table) -> None:
+    """Point ``metadata/version-hint.text`` at the table's current metadata file.
+
+    Readers without a catalog (DuckDB's ``iceberg_scan`` of a table directory, Spark's
+    Hadoop tables) find the latest committed metadata through this file. It is written
+    after the catalog commit, atomically, so it never names an uncommitted version; a
+    crash in between leaves it one commit behind until the next commit. Only local
+    tables get one: readers of object stores go through the catalog.
+    """
+    location = urlparse(table.metadata_location)
+    if location.scheme not in ("", "file"):
+        return
+    metadata = Path(location.path)
+    stem = metadata.name.removesuffix(".metadata.json")
+    with tempfile.NamedTemporaryFile(
+        "w", dir=metadata.parent, prefix=".version-hint", delete=False
+    ) as hint:
+        hint.write(stem)
+    os.replace(hint.name, metadata.parent / "version-hint.text")
 
 
 def summary_of(snapshot: Snapshot) -> dict[str, str]:
@@ -184,6 +211,7 @@ class IcebergLog:
             raise CommitConflictError(
                 f"Iceberg table {self.table.name()}: another process committed first"
             ) from e
+        write_version_hint(self.table)
         current = self.table.current_snapshot()
         assert current is not None  # the append just made one
         return int(current.snapshot_id)

@@ -28,7 +28,14 @@ from pyiceberg.table import Table
 from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
 from lakeforge.lake.base import TableInfo
 from lakeforge.lake.delta_log import DeltaLog
-from lakeforge.lake.iceberg_log import IcebergLog, create_table, summary_of
+from lakeforge.lake.iceberg_log import (
+    DELTA_LOCATION_PROPERTY,
+    DELTA_VERSION_KEY,
+    IcebergLog,
+    create_table,
+    summary_of,
+)
+from lakeforge.lake.published import PublishedTable
 from lakeforge.lake.schema import arrow_schema, canonical_schema, schema_differences
 from lakeforge.lake.table import LakeTable
 
@@ -94,6 +101,21 @@ class Warehouse:
             )
         return self._open(name, existing)
 
+    def published_table(self, name: str) -> PublishedTable:
+        """The silver or gold table ``name`` that a transform publishes (Iceberg only).
+
+        Created on first publish; bronze tables are not published tables.
+        """
+        namespace, table = _parse(name)
+        existing = self._load(namespace, table)
+        if existing is not None and DELTA_LOCATION_PROPERTY in existing.properties:
+            raise ConfigError(
+                f"table {name} is a stream table (Iceberg and Delta), not a transform's",
+                hint="name dbt models so that they do not collide with bronze tables",
+            )
+        location = f"{self._base}/iceberg/{namespace}/{table}"
+        return PublishedTable(self._catalog, (namespace, table), location)
+
     def list_tables(self) -> list[TableInfo]:
         """Every table, by name, with its locations and row count (from metadata only)."""
         infos = []
@@ -101,13 +123,17 @@ class Warehouse:
             for identifier in sorted(self._catalog.list_tables(namespace)):
                 loaded = self._catalog.load_table(identifier)
                 snapshot = loaded.current_snapshot()
-                rows = summary_of(snapshot).get("total-records", 0) if snapshot else 0
+                summary = summary_of(snapshot) if snapshot else {}
+                rows = summary.get("total-records", 0)
+                version = summary.get(DELTA_VERSION_KEY)
                 infos.append(
                     TableInfo(
                         name=".".join(identifier),
                         iceberg_metadata_location=str(loaded.metadata_location),
-                        delta_location=IcebergLog(loaded).delta_location,
+                        delta_location=loaded.properties.get(DELTA_LOCATION_PROPERTY),
                         rows=int(rows),
+                        iceberg_location=loaded.location(),
+                        delta_version=int(version) if version is not None else None,
                     )
                 )
         return infos
@@ -134,6 +160,11 @@ class Warehouse:
             return None
 
     def _open(self, name: str, table: Table) -> LakeTable:
+        if DELTA_LOCATION_PROPERTY not in table.properties:
+            raise ConfigError(
+                f"table {name} is published by transforms, in Iceberg only",
+                hint="read it with `lakeforge query`; only stream tables open for commits",
+            )
         iceberg = IcebergLog(table)
         if not DeltaLog.exists(iceberg.delta_location):
             raise DataIntegrityError(

@@ -21,6 +21,11 @@ def open_registry(pipeline: Pipeline) -> SchemaRegistry:
     return registry
 
 
+def local_warehouse(pipeline: Pipeline) -> Warehouse:
+    """The warehouse alone, for commands that need no log or registry."""
+    return Warehouse(pipeline.state_path / "warehouse")
+
+
 def open_local(pipeline: Pipeline, create_topics: bool = True) -> Profile:
     """Open (creating on first use) the embedded log, the registry and the warehouse."""
     state = pipeline.state_path
@@ -29,4 +34,4 @@ def open_local(pipeline: Pipeline, create_topics: bool = True) -> Profile:
     if create_topics:
         for topic in pipeline.topics:
             bus.create_topic(TopicSpec(topic.name, topic.partitions, topic.retention))
-    return Profile("local", bus, open_registry(pipeline), Warehouse(state / "warehouse"))
+    return Profile("local", bus, open_registry(pipeline), local_warehouse(pipeline))

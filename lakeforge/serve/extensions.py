@@ -38,3 +38,20 @@ def load_lake_extensions(connection: duckdb.DuckDBPyConnection) -> None:
     """Load avro, iceberg and delta into ``connection`` from the installed packages."""
     for name in LAKE_EXTENSIONS:
         connection.execute(f"LOAD '{extension_file(name)}'")
+
+
+def install_lake_extensions(directory: Path) -> Path:
+    """Install avro, iceberg and delta into the extension directory ``directory``.
+
+    Another process (a dashboard server in its own virtual environment) whose DuckDB, of
+    the same version, uses ``extension_directory=directory`` then loads them on first
+    use, without the internet. Returns ``directory``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(config={"extension_directory": str(directory)})
+    try:
+        for name in LAKE_EXTENSIONS:
+            connection.execute(f"INSTALL '{extension_file(name)}'")
+    finally:
+        connection.close()
+    return directory

@@ -54,6 +54,9 @@ def check_pipeline(pipeline: Pipeline) -> dict[str, AvroSchema]:
                 ).close()
             except ConfigError as exc:
                 problems.append(str(exc))
+    project = pipeline.transform_project_path
+    if project is not None and not (project / "dbt_project.yml").is_file():
+        problems.append(f"transform.project: no dbt_project.yml in {project}")
     if problems:
         raise ConfigError(
             f"{pipeline.directory / 'pipeline.yaml'}: {len(problems)} problem"

@@ -118,6 +118,22 @@ class Registry(_Spec):
     port: int = Field(default=8081, ge=0, le=65535)
 
 
+class Transform(_Spec):
+    """The dbt project that builds silver and gold from bronze, and how often it runs."""
+
+    #: The dbt project folder, relative to ``pipeline.yaml``.
+    project: Path = Path("dbt")
+    #: How often ``lakeforge run`` transforms while streaming; 0 turns that off.
+    schedule: DurationMs = 30_000
+    #: dbt threads: models without dependencies between them build in parallel.
+    threads: int = Field(default=1, ge=1, le=64)
+    #: A model (``schema.name``) whose rows carry the event time and ``_transform_run``:
+    #: freshness event -> gold is measured over the rows each run brings to it.
+    freshness_model: str | None = Field(default=None, pattern=r"^[A-Za-z_]\w*\.[A-Za-z_]\w*$")
+    #: Its event-time column.
+    freshness_column: str = "event_time"
+
+
 class Pipeline(_Spec):
     """A whole pipeline as ``pipeline.yaml`` describes it."""
 
@@ -128,6 +144,8 @@ class Pipeline(_Spec):
     bronze: tuple[Bronze, ...] = Field(min_length=1)
     stream: Stream = Stream()
     registry: Registry = Registry()
+    #: Silver and gold; ``None`` for a pipeline that stops at bronze.
+    transform: Transform | None = None
     #: Where the local profile keeps its log, registry and warehouse.
     state_dir: Path = Path(".lakeforge")
     #: The folder of ``pipeline.yaml``; relative paths are resolved against it.
@@ -144,6 +162,13 @@ class Pipeline(_Spec):
     def state_path(self) -> Path:
         """The state directory, resolved."""
         return (self.directory / self.state_dir).resolve()
+
+    @property
+    def transform_project_path(self) -> Path | None:
+        """The dbt project folder, resolved; ``None`` without a transform."""
+        if self.transform is None:
+            return None
+        return (self.directory / self.transform.project).resolve()
 
     def schema_path(self, topic: Topic) -> Path:
         """The schema file of ``topic``, resolved."""
