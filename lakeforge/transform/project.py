@@ -53,6 +53,11 @@ class TransformPaths:
         return self.state / "last_run.json"
 
     @property
+    def history(self) -> Path:
+        """Every recent transform's report, one JSON object per line (for benchmarks)."""
+        return self.state / "history.jsonl"
+
+    @property
     def lock(self) -> Path:
         """Held while a transform runs: one at a time per pipeline."""
         return self.state / "transform.lock"

@@ -68,6 +68,17 @@ class TransformReport:
         os.replace(out.name, path)
 
 
+def append_history(report: TransformReport, path: Path, keep: int = 1000) -> None:
+    """Add ``report`` to the JSON-lines history at ``path``, keeping the last ``keep``."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines = [*lines[-(keep - 1) :], json.dumps(report.to_json())]
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}", delete=False
+    ) as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(out.name, path)
+
+
 def last_run_number(path: Path) -> int:
     """The run number in a saved report; 0 if there is none or it cannot be read."""
     try:

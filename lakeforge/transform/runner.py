@@ -29,7 +29,12 @@ from lakeforge.transform.dbt_build import NodeResult, dbt_build
 from lakeforge.transform.freshness import gold_freshness
 from lakeforge.transform.project import transform_paths, write_profile
 from lakeforge.transform.publish import BuiltModel, publish, working_database_runs
-from lakeforge.transform.report import ModelReport, TransformReport, last_run_number
+from lakeforge.transform.report import (
+    ModelReport,
+    TransformReport,
+    append_history,
+    last_run_number,
+)
 
 #: Materialisations that leave a table to publish (views and ephemeral models do not).
 PUBLISHED_MATERIALIZATIONS = ("table", "incremental")
@@ -91,6 +96,7 @@ class Transformer:
             log_file=str(self.paths.logs / "dbt.log"),
         )
         report.save(self.paths.last_run)
+        append_history(report, self.paths.history)
         return report
 
     def _freshness(self, reports: list[ModelReport], run: int) -> dict[str, float]:

@@ -17,7 +17,9 @@
             from {{ after }}
             group by bronze_partition
         ) as done on b._partition = done.bronze_partition
-        where done.last_offset is null or b._offset > done.last_offset
+        where (done.last_offset is null or b._offset > done.last_offset)
+        {% set recent = ingested_since('b._ingested_at', 'select max(ingested_at) from ' ~ after) %}
+        {% if recent | trim %} and {{ recent }} {% endif %}
         {% endif %}
     )
     select

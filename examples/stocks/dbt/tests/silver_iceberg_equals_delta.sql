@@ -10,6 +10,8 @@ with added as (
     group by bronze_partition
 ),
 
+{% set new_rows = ref('silver_trades') ~ ' where _transform_run = ' ~ lakeforge_run() %}
+{% set recent = ingested_since('b._ingested_at', 'select min(ingested_at) from ' ~ new_rows) %}
 {% for side in ['bronze', 'bronze_delta'] %}
 {{ side }}_added as (
     select b.*
@@ -17,6 +19,7 @@ with added as (
     inner join added as a
         on b._partition = a.bronze_partition
         and b._offset between a.first_offset and a.last_offset
+    {% if recent | trim %} where {{ recent }} {% endif %}
 ),
 {% endfor %}
 
