@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.observe.endpoints import serve_metrics
+from lakeforge.observe.option import metrics_port_option
 from lakeforge.profiles import open_local
 from lakeforge.stream.lock import PipelineLock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
@@ -18,7 +20,8 @@ from lakeforge.stream.runner import RunnerStats, StreamRunner
     "--until-drained", is_flag=True, help="Stop once every message in the log is committed."
 )
 @click.option("--quiet", is_flag=True, help="Print only the final line.")
-def process(pipeline_dir: Path, until_drained: bool, quiet: bool) -> None:
+@metrics_port_option
+def process(pipeline_dir: Path, until_drained: bool, quiet: bool, metrics_port: int | None) -> None:
     """Decode, validate and commit every message to bronze and dead letters."""
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
@@ -27,7 +30,10 @@ def process(pipeline_dir: Path, until_drained: bool, quiet: bool) -> None:
             pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
         ),
         open_local(pipeline) as profile,
+        serve_metrics(pipeline, "runner", metrics_port) as metrics,
     ):
+        if metrics is not None and not quiet:
+            click.echo(f"metrics: {metrics.url}", err=True)
         runner = StreamRunner(pipeline, profile)
 
         def progress(stats: RunnerStats) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.observe.endpoints import serve_metrics
+from lakeforge.observe.option import metrics_port_option
 from lakeforge.profiles import open_local
 from lakeforge.source.producer import Producer, ProducerStats
 from lakeforge.stream.lock import PipelineLock
@@ -22,7 +24,14 @@ from lakeforge.stream.lock import PipelineLock
     help="Records per second; 0 is as fast as possible. Default: source.rate.",
 )
 @click.option("--quiet", is_flag=True, help="Print only the final line.")
-def produce(pipeline_dir: Path, count: int | None, rate_: float | None, quiet: bool) -> None:
+@metrics_port_option
+def produce(
+    pipeline_dir: Path,
+    count: int | None,
+    rate_: float | None,
+    quiet: bool,
+    metrics_port: int | None,
+) -> None:
     """Generate records and append them to the log until --count or Ctrl-C."""
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
@@ -31,7 +40,10 @@ def produce(pipeline_dir: Path, count: int | None, rate_: float | None, quiet: b
     with (
         PipelineLock(pipeline.state_path / "producer.lock", f"the producer of {pipeline.name!r}"),
         open_local(pipeline) as profile,
+        serve_metrics(pipeline, "producer", metrics_port) as metrics,
     ):
+        if metrics is not None and not quiet:
+            click.echo(f"metrics: {metrics.url}", err=True)
         producer = Producer(pipeline, profile)
         if producer.first_id > 1 and not quiet:
             click.echo(f"resuming after record id {producer.first_id - 1}", err=True)

@@ -11,6 +11,8 @@ import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.errors import ConfigError
+from lakeforge.observe.endpoints import serve_metrics
+from lakeforge.observe.option import metrics_port_option
 from lakeforge.profiles import open_local
 from lakeforge.registry.server import RegistryServer
 from lakeforge.registry.store import EmbeddedRegistry
@@ -62,6 +64,7 @@ def stop_child(child: subprocess.Popen[bytes], timeout: float = 60) -> None:
     type=click.IntRange(0, 65535),
     help="Port of the schema registry's REST API (0: any free port). Default: registry.port.",
 )
+@metrics_port_option
 def run(
     pipeline_dir: Path,
     duration: float | None,
@@ -69,6 +72,7 @@ def run(
     no_produce: bool,
     no_transform: bool,
     registry_port: int | None,
+    metrics_port: int | None,
 ) -> None:
     """Produce, process, transform and serve the schema registry until Ctrl-C or --duration.
 
@@ -82,6 +86,7 @@ def run(
             pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
         ),
         open_local(pipeline) as profile,
+        serve_metrics(pipeline, "runner", metrics_port) as metrics,
     ):
         registry = profile.registry
         if not isinstance(registry, EmbeddedRegistry):
@@ -93,6 +98,8 @@ def run(
         server = RegistryServer(registry, port=port)
         server.start()
         click.echo(f"schema registry: {server.url}", err=True)
+        if metrics is not None:
+            click.echo(f"runner metrics: {metrics.url}", err=True)
         producer = None if no_produce else start_producer(pipeline_dir, rate_)
         schedule = pipeline.transform.schedule if pipeline.transform else 0
         transforms = None

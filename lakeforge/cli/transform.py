@@ -11,6 +11,8 @@ import click
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json, stop_on_signals
 from lakeforge.errors import LakeforgeError
+from lakeforge.observe.endpoints import serve_metrics
+from lakeforge.observe.option import metrics_port_option
 from lakeforge.spec.model import parse_duration_ms
 
 if TYPE_CHECKING:  # the transform package imports dbt: seconds, not for --help
@@ -44,6 +46,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "reported and the next one still runs.",
 )
 @click.option("--quiet", is_flag=True, help="Print one line per run (and errors).")
+@metrics_port_option
 def transform(
     pipeline_dir: Path,
     as_json: bool,
@@ -51,6 +54,7 @@ def transform(
     select: str | None,
     every: float | None,
     quiet: bool,
+    metrics_port: int | None,
 ) -> None:
     """Run the pipeline's dbt project on bronze and publish silver and gold as Iceberg.
 
@@ -82,30 +86,35 @@ def transform(
 
     stop = stop_on_signals()
     refresh = full_refresh
-    while not stop.is_set():
-        began = time.monotonic()
-        try:
-            _show(transformer.run(full_refresh=refresh, select=select, on_node=progress), as_json)
-            refresh = False
-        except LakeforgeError as e:
-            # The stream goes on; so do transforms (the user may be fixing a model).
-            click.echo(f"error: {e.what}", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
-        stop.wait(max(0.0, every - (time.monotonic() - began)))
+    # Only the long-running form serves metrics: a single run ends before a scrape.
+    with serve_metrics(pipeline, "transform", metrics_port) as metrics:
+        if metrics is not None and verbose:
+            click.echo(f"metrics: {metrics.url}", err=True)
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                report = transformer.run(full_refresh=refresh, select=select, on_node=progress)
+                _show(report, as_json)
+                refresh = False
+            except LakeforgeError as e:
+                # The stream goes on; so do transforms (the user may be fixing a model).
+                click.echo(f"error: {e.what}", err=True)
+                if e.hint:
+                    click.echo(f"hint: {e.hint}", err=True)
+            stop.wait(max(0.0, every - (time.monotonic() - began)))
 
 
 def _show(report: TransformReport, as_json: bool) -> None:
     if as_json:
         print_json(report.to_json())
         return
-    published = [m for m in report.models if m.rows is not None]
+    published = [m for m in report.models if m.rows]
     rows = ", ".join(f"{m.name} {m.rows:,} rows" for m in published)
     line = f"transform {report.run}: {report.status} in {report.duration_seconds:.1f}s"
     if report.gold_freshness_seconds:
         fresh = report.gold_freshness_seconds
         line += f", event -> gold p50 {fresh['p50']:.1f}s p99 {fresh['p99']:.1f}s"
-    click.echo(f"{line}; published {rows or 'nothing'}")
+    click.echo(f"{line}; published {rows or 'nothing new'}")
     if report.error:
         click.echo(f"error: {report.error}", err=True)
         click.echo(f"hint: dbt's log is {report.log_file}", err=True)

@@ -19,6 +19,8 @@ from lakeforge.lake.iceberg_log import summary_of, write_version_hint
 
 #: Snapshot summary key: the transform run a snapshot published.
 RUN_KEY = "lakeforge.transform-run"
+#: Snapshot summary key: a fingerprint of a replaced table's content.
+FINGERPRINT_KEY = "lakeforge.content-fingerprint"
 
 TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
@@ -55,11 +57,19 @@ class PublishedTable:
         snapshot = table.current_snapshot() if table else None
         return int(summary_of(snapshot).get("total-records", 0)) if snapshot else 0
 
-    def replace(self, rows: pa.Table, run: int) -> None:
+    @property
+    def fingerprint(self) -> str | None:
+        """The content fingerprint given to the last :meth:`replace`, if any."""
+        table = self._load()
+        snapshot = table.current_snapshot() if table else None
+        return summary_of(snapshot).get(FINGERPRINT_KEY) if snapshot else None
+
+    def replace(self, rows: pa.Table, run: int, fingerprint: str | None = None) -> None:
         """Make ``rows`` the table's whole content, as one snapshot of run ``run``.
 
         A table whose columns changed is created anew: a transform's output is rebuilt
-        from bronze, so its history is not worth a schema migration.
+        from bronze, so its history is not worth a schema migration. ``fingerprint``
+        (of the content) is stored, so that an unchanged table need not be replaced.
         """
         table = self._load()
         if table is not None and _differences(table, rows.schema):
@@ -67,7 +77,10 @@ class PublishedTable:
             table = None
         if table is None:
             table = self._create(rows.schema)
-        table.overwrite(rows, snapshot_properties={RUN_KEY: str(run)})
+        properties = {RUN_KEY: str(run)}
+        if fingerprint is not None:
+            properties[FINGERPRINT_KEY] = fingerprint
+        table.overwrite(rows, snapshot_properties=properties)
         write_version_hint(table)
 
     def append(self, rows: pa.Table, run: int) -> None:

@@ -2,7 +2,8 @@
 
 Every step works on whole batches: the generator makes Arrow columns, the encoder
 turns them into Avro bodies column by column, and the bus appends one batch per
-partition. Pacing to ``rate`` happens between batches.
+partition. Pacing to ``rate`` happens between batches. Metrics
+(:mod:`lakeforge.observe`) count each batch once it is appended.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,6 +22,7 @@ from lakeforge.bus.base import Bus
 from lakeforge.bus.produce import produce
 from lakeforge.codec import AvroSchema, Decoder, confluent_header, encode
 from lakeforge.errors import ConfigError
+from lakeforge.observe.metrics import PRODUCED, Metrics, process_metrics
 from lakeforge.profiles.base import Profile
 from lakeforge.registry.base import SchemaRegistry, value_subject
 from lakeforge.source.base import Generator, load_generator
@@ -77,7 +80,9 @@ def last_record_id(bus: Bus, topic: str, decoder: Decoder, column: str) -> int |
 class Producer:
     """Feeds one topic from the pipeline's synthetic source."""
 
-    def __init__(self, pipeline: Pipeline, profile: Profile) -> None:
+    def __init__(
+        self, pipeline: Pipeline, profile: Profile, metrics: Metrics | None = None
+    ) -> None:
         if pipeline.source is None:
             raise ConfigError(
                 f"pipeline {pipeline.name!r} has no 'source' section",
@@ -101,6 +106,18 @@ class Producer:
         )
         self.first_id = first_id
         self.stats = ProducerStats()
+        metrics = metrics or process_metrics()
+        self._produced = metrics.records.labels(pipeline.name, PRODUCED)
+        self._produced_bytes = metrics.bytes.labels(pipeline.name, PRODUCED)
+        self._batch_rows = metrics.batch_rows.labels(pipeline.name, PRODUCED)
+
+    def _appended(self, values: pa.BinaryArray, appending: Future[object]) -> None:
+        """Count a batch once it is on the log (an append that failed counts nothing)."""
+        if appending.cancelled() or appending.exception() is not None:
+            return
+        self._produced.inc(len(values))
+        self._batch_rows.observe(len(values))
+        self._produced_bytes.inc(pc.sum(pc.binary_length(values)).as_py() or 0)
 
     def _keys(self, batch: pa.Table) -> pa.Array | None:
         if self.topic.key is None:
@@ -163,6 +180,7 @@ class Producer:
                 appending = appender.submit(
                     produce, self.bus, self.topic.name, values, keys, self.topic.partitions
                 )
+                appending.add_done_callback(partial(self._appended, values))
                 self.stats.records += batch.num_rows
                 self.stats.batches += 1
                 if on_batch:

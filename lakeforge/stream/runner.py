@@ -8,6 +8,8 @@ its stored positions, so a batch re-read after a crash is never written twice.
 Dead letters are committed before bronze. The runner resumes from bronze's
 positions, so a crash between the two commits re-reads the batch: the dead-letter
 table already holds its rows and drops them, bronze gets its rows once.
+
+Metrics (:mod:`lakeforge.observe`) are updated once per batch, never per record.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import pyarrow as pa
 
 from lakeforge.codec import AvroSchema, Decoder
 from lakeforge.lake import LakeTable
+from lakeforge.observe.metrics import Metrics, process_metrics
+from lakeforge.observe.stream import BronzeFreshness, BronzeObserver
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Bronze, Pipeline
 from lakeforge.stream.dead_letters import (
@@ -38,6 +42,8 @@ from lakeforge.stream.rules import RuleSet
 RETENTION_EVERY_S = 60.0
 #: How many rows of each batch are sampled to measure freshness.
 FRESHNESS_SAMPLE = 1_000
+#: Commit property: the newest event time bronze holds, in microseconds.
+NEWEST_EVENT = "lakeforge.max_event_time_us"
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class BronzeStream:
         self.dead_letters: LakeTable = profile.warehouse.table(
             dead_letter_table_name(spec.table), DEAD_LETTER_SCHEMA
         )
+        self.bus = profile.bus
         self.fetcher = Fetcher(
             profile.bus,
             self.topic.name,
@@ -109,6 +116,17 @@ class BronzeStream:
             pipeline.stream.batch_rows,
             pipeline.stream.batch_interval,
         )
+        #: Set by :meth:`observe`; a stream only read from (verify) reports nothing.
+        self.observer: BronzeObserver | None = None
+        newest = self.bronze.stats().last_properties.get(NEWEST_EVENT)
+        self.newest_event_us = int(newest) if newest and newest.isdigit() else None
+
+    def observe(self, metrics: Metrics, pipeline: str, freshness: BronzeFreshness) -> None:
+        """Report this stream's batches to ``metrics`` from now on."""
+        self.observer = BronzeObserver(
+            metrics, pipeline, self.topic.name, self.bronze, self.dead_letters, freshness
+        )
+        self.observer.lag(self.fetcher.positions, self.bus.end_offsets(self.topic.name))
 
     def prepare(self, should_stop: Callable[[], bool], catch_up: bool) -> Prepared:
         """Fetch, decode and sort the next micro-batch; commit nothing."""
@@ -116,6 +134,10 @@ class BronzeStream:
         began = time.monotonic()
         if not batch.messages.num_rows:
             return Prepared(batch, None, {}, began)
+        if self.observer is not None:
+            # Here, not at commit: asking the bus for its ends may be a network round trip.
+            ends = self.bus.end_offsets(self.topic.name)
+            self.observer.fetched(batch.messages, batch.positions, ends)
         decoded = self.decoder.decode(batch.messages["value"])
         result = sort_batch(
             self.topic.name,
@@ -130,8 +152,11 @@ class BronzeStream:
             "lakeforge.dead_letters": str(result.dead_letters.num_rows),
         }
         latest = max_event_time_us(result.bronze, self.topic.event_time)
-        if latest is not None:
-            properties["lakeforge.max_event_time_us"] = str(latest)
+        # Carried over a batch of dead letters only, so that status still knows it.
+        if latest is not None and (self.newest_event_us is None or latest > self.newest_event_us):
+            self.newest_event_us = latest
+        if self.newest_event_us is not None:
+            properties[NEWEST_EVENT] = str(self.newest_event_us)
         return Prepared(batch, result, properties, began)
 
     def commit(self, prepared: Prepared, stats: RunnerStats) -> None:
@@ -139,16 +164,28 @@ class BronzeStream:
         batch, result = prepared.batch, prepared.result
         if result is None:
             return
+        observer = self.observer
+        committing = time.monotonic()
+        dead = None
         if result.dead_letters.num_rows:
-            self.dead_letters.commit(result.dead_letters, batch.positions)
-        self.bronze.commit(result.bronze, batch.positions, prepared.properties)
+            extra = observer.dead_letter_properties(result.dead_letters) if observer else {}
+            dead = self.dead_letters.commit(result.dead_letters, batch.positions, extra)
+        properties = prepared.properties
+        if observer is not None:
+            rate = observer.bronze_properties(result.bronze.num_rows)
+            properties = {**properties, **rate}
+        bronze = self.bronze.commit(result.bronze, batch.positions, properties)
+        done = time.monotonic()
+        freshness = self._freshness_sample(result.bronze)
+        if observer is not None:
+            observer.committed(bronze, dead, done - committing, freshness)
         stats.last_batch = BatchReport(
             self.bronze.name,
             batch.messages.num_rows,
             result.bronze.num_rows,
             result.dead_letters.num_rows,
-            time.monotonic() - prepared.began,
-            self._freshness_sample(result.bronze),
+            done - prepared.began,
+            freshness,
         )
         stats.batches += 1
         stats.messages += batch.messages.num_rows
@@ -168,11 +205,18 @@ class BronzeStream:
 class StreamRunner:
     """Runs every bronze stream of a pipeline until stopped (or drained)."""
 
-    def __init__(self, pipeline: Pipeline, profile: Profile) -> None:
+    def __init__(
+        self, pipeline: Pipeline, profile: Profile, metrics: Metrics | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.streams = [BronzeStream(pipeline, spec, profile) for spec in pipeline.bronze]
         self.stats = RunnerStats()
         self.bus = profile.bus
+        #: Where the runner reports its batches; this process's metrics unless given.
+        self.metrics = metrics or process_metrics()
+        freshness = BronzeFreshness(self.metrics, pipeline.name)
+        for stream in self.streams:
+            stream.observe(self.metrics, pipeline.name, freshness)
 
     def run(
         self,

@@ -6,7 +6,8 @@ model it built is then published to the lake's catalog under the same name:
 
 - an ``append`` model whose rows carry ``_transform_run`` gets only the rows of runs
   not yet published, so the cost follows what arrived, not the table's size;
-- every other model is replaced as a whole (gold tables are small aggregates).
+- every other model is replaced as a whole (gold tables are small aggregates), unless
+  its content fingerprint shows it unchanged: no snapshot is made for nothing.
 
 Each snapshot records its run, so publishing again after a crash appends nothing twice.
 If the lake and the working database disagree (a lost working database, a full
@@ -52,7 +53,10 @@ class BuiltModel:
 def publish(
     connection: duckdb.DuckDBPyConnection, warehouse: Warehouse, model: BuiltModel, run: int
 ) -> int:
-    """Publish ``model`` from the working database for ``run``; return the rows written."""
+    """Publish ``model`` from the working database for ``run``; return the rows written.
+
+    0 when nothing changed since the last publish.
+    """
     target = warehouse.published_table(model.table)
     columns = [row[0] for row in connection.execute(f"DESCRIBE {model.relation}").fetchall()]
     if model.appends and RUN_COLUMN in columns:
@@ -60,13 +64,20 @@ def publish(
         held = _count(connection, f"{model.relation} WHERE {RUN_COLUMN} <= {published}")
         if published and held == target.rows:
             rows = _arrow(connection, f"{model.relation} WHERE {RUN_COLUMN} > {published}")
-            target.append(rows, run)
+            if rows.num_rows:  # no snapshot for nothing
+                target.append(rows, run)
             return int(rows.num_rows)
+    count, digest = connection.execute(
+        f"SELECT count(*), sum(hash(t)) FROM {model.relation} AS t"
+    ).fetchone() or (0, None)
+    fingerprint = f"{count}:{digest}"
+    if target.fingerprint == fingerprint:
+        return 0
     rows = _arrow(connection, model.relation)
     with warnings.catch_warnings():
         # pyiceberg warns when an overwrite deletes nothing (the first publish).
         warnings.simplefilter("ignore", UserWarning)
-        target.replace(rows, run)
+        target.replace(rows, run, fingerprint)
     return int(rows.num_rows)
 
 

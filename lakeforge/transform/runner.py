@@ -15,6 +15,7 @@ import duckdb
 
 from lakeforge.errors import LakeforgeError
 from lakeforge.lake import Warehouse
+from lakeforge.observe import observe_gold_freshness, observe_transform
 from lakeforge.profiles import local_warehouse
 from lakeforge.serve.database import (
     create_views,
@@ -97,6 +98,9 @@ class Transformer:
         )
         report.save(self.paths.last_run)
         append_history(report, self.paths.history)
+        observe_transform(self.pipeline.name, report.duration_seconds, report.ok)
+        if freshness:
+            observe_gold_freshness(self.pipeline.name, freshness["max"])
         return report
 
     def _freshness(self, reports: list[ModelReport], run: int) -> dict[str, float]:
