@@ -7,11 +7,25 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
+from lakeforge.observe import process_metrics
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
 from lakeforge.profiles import open_local
 from lakeforge.stream.lock import PipelineLock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
+
+
+def records_behind(pipeline_name: str) -> int:
+    """Messages on the log not yet committed, as the runner last measured (its lag gauge)."""
+    lag = process_metrics().lag
+    return int(
+        sum(
+            sample.value
+            for metric in lag.collect()
+            for sample in metric.samples
+            if sample.labels.get("pipeline") == pipeline_name
+        )
+    )
 
 
 @click.command()
@@ -40,7 +54,8 @@ def process(pipeline_dir: Path, until_drained: bool, quiet: bool, metrics_port: 
             if not quiet and stats.batches % 10 == 0:
                 click.echo(
                     f"{stats.batches} batches, {stats.messages:,} messages "
-                    f"({rate(stats.messages, stats.seconds)}), {stats.dead_letters:,} dead letters",
+                    f"({rate(stats.messages, stats.seconds)}), {stats.dead_letters:,} dead "
+                    f"letters, {records_behind(pipeline.name):,} behind",
                     err=True,
                 )
 
