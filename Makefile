@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
-DEMO_DURATION ?= 60
+DEMO_DURATION ?= 900
+DEMO_RATE ?= 20000
 PYTEST_ARGS ?=
 
 .PHONY: venv system-deps lint typecheck test demo bench clean
@@ -36,9 +37,11 @@ typecheck: venv
 test: lint typecheck system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The stock pipeline with transforms and its Superset dashboard (installed on first use,
+# in its own virtual environment). Ctrl-C stops everything cleanly.
 demo: venv system-deps
-	@echo "Running the stock pipeline for $(DEMO_DURATION)s (Ctrl-C stops it cleanly)..."
-	$(BIN)/lakeforge run --pipeline examples/stocks --duration $(DEMO_DURATION)
+	@echo "Running the stock pipeline for $(DEMO_DURATION)s at $(DEMO_RATE) trades/s (Ctrl-C stops it cleanly)..."
+	$(BIN)/lakeforge run --pipeline examples/stocks --duration $(DEMO_DURATION) --rate $(DEMO_RATE) --dashboard
 	$(BIN)/lakeforge status --pipeline examples/stocks
 	$(BIN)/lakeforge verify --pipeline examples/stocks
 

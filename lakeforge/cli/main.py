@@ -19,6 +19,7 @@ COMMANDS = {
     "process": "lakeforge.cli.process:process",
     "transform": "lakeforge.cli.transform:transform",
     "query": "lakeforge.cli.query:query",
+    "dashboard": "lakeforge.cli.dashboard:dashboard",
     "run": "lakeforge.cli.run:run",
     "status": "lakeforge.cli.status:status",
     "tables": "lakeforge.cli.tables:tables",

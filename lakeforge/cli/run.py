@@ -40,6 +40,17 @@ def start_transforms(pipeline_dir: Path, every_seconds: float) -> subprocess.Pop
     return subprocess.Popen(command, start_new_session=True)
 
 
+def start_dashboard(pipeline_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start ``lakeforge dashboard`` (Superset) in a process of its own.
+
+    It installs Superset on first use, prints its URL and (first start only) the admin
+    password, and provisions the dashboards as soon as their gold tables exist.
+    """
+    command = [sys.executable, "-m", "lakeforge.cli.main", "dashboard"]
+    command += ["--pipeline", str(pipeline_dir), "--port", str(port)]
+    return subprocess.Popen(command, start_new_session=True)
+
+
 def stop_child(child: subprocess.Popen[bytes], timeout: float = 60) -> None:
     """Ask a child we started to stop (SIGTERM), and kill it if it does not in time."""
     if child.poll() is None:
@@ -60,6 +71,19 @@ def stop_child(child: subprocess.Popen[bytes], timeout: float = 60) -> None:
     "--no-transform", is_flag=True, help="Do not run the dbt transforms on their schedule."
 )
 @click.option(
+    "--dashboard",
+    "with_dashboard",
+    is_flag=True,
+    help="Also serve the pipeline's dashboards with Superset (lakeforge dashboard).",
+)
+@click.option(
+    "--dashboard-port",
+    type=click.IntRange(1, 65535),
+    default=8088,
+    show_default=True,
+    help="Port on 127.0.0.1 for Superset, with --dashboard.",
+)
+@click.option(
     "--registry-port",
     type=click.IntRange(0, 65535),
     help="Port of the schema registry's REST API (0: any free port). Default: registry.port.",
@@ -71,6 +95,8 @@ def run(
     rate_: float | None,
     no_produce: bool,
     no_transform: bool,
+    with_dashboard: bool,
+    dashboard_port: int,
     registry_port: int | None,
     metrics_port: int | None,
 ) -> None:
@@ -79,6 +105,15 @@ def run(
     Transforms run every transform.schedule (pipeline.yaml) in a process of their own.
     """
     pipeline = load(pipeline_dir)
+    if with_dashboard:
+        from lakeforge.dashboard.server import check_port_free
+        from lakeforge.dashboard.spec import load_dashboards
+
+        load_dashboards(pipeline.directory)  # a bad dashboard file fails before anything runs
+        try:
+            check_port_free(dashboard_port)
+        except ConfigError as e:
+            raise ConfigError(e.what, "pass --dashboard-port with a free port") from None
     stop = stop_on_signals()
     port = pipeline.registry.port if registry_port is None else registry_port
     with (
@@ -105,6 +140,7 @@ def run(
         transforms = None
         if schedule > 0 and not no_transform:
             transforms = start_transforms(pipeline_dir, schedule / 1000)
+        dashboard = start_dashboard(pipeline_dir, dashboard_port) if with_dashboard else None
         timer = threading.Timer(duration, stop.set) if duration is not None else None
         if timer:
             timer.start()
@@ -122,7 +158,7 @@ def run(
         finally:
             if timer:
                 timer.cancel()
-            for child in (producer, transforms):
+            for child in (producer, transforms, dashboard):
                 if child is not None:
                     stop_child(child)
             server.stop()
