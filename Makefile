@@ -43,7 +43,8 @@ demo: venv system-deps
 	@echo "Running the stock pipeline for $(DEMO_DURATION)s at $(DEMO_RATE) trades/s (Ctrl-C stops it cleanly)..."
 	$(BIN)/lakeforge run --pipeline examples/stocks --duration $(DEMO_DURATION) --rate $(DEMO_RATE) --dashboard
 	$(BIN)/lakeforge status --pipeline examples/stocks
-	$(BIN)/lakeforge verify --pipeline examples/stocks
+	@echo "Prove exactly once (reads every row; minutes for millions): .venv/bin/lakeforge verify --pipeline examples/stocks"
+	@echo "Query the lake: .venv/bin/lakeforge query --pipeline examples/stocks \"SELECT * FROM gold.gold_top_movers LIMIT 5\""
 
 bench: venv
 	$(BIN)/python bench/end_to_end.py
