@@ -106,9 +106,18 @@ def _transform(transform: dict[str, Any]) -> list[str]:
         lines.append(
             "  gold freshness: " + ", ".join(f"{k} {_seconds(v)}" for k, v in gold.items())
         )
+    # Every model, but only the tests that did not pass: a project has dozens of tests.
     for model in models:
-        rows = "" if model["rows"] is None else f" {model['rows']:,} rows"
-        lines.append(f"  {model['name']}: {model['status']}{rows} {_seconds(model['seconds'])}")
+        if model.get("kind", "model") != "model" and model not in failed:
+            continue
+        rows = f" {model['rows']:,} rows published" if model["rows"] else ""
+        message = f": {model['message']}" if model in failed and model.get("message") else ""
+        lines.append(
+            f"  {model['name']}: {model['status']}{rows} in {_seconds(model['seconds'])}{message}"
+        )
+    passed = sum(1 for m in models if m.get("kind") == "test" and m not in failed)
+    if passed:
+        lines.append(f"  {passed} test{'s' if passed != 1 else ''} passed")
     return lines
 
 

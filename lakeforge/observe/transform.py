@@ -124,6 +124,7 @@ def _model(raw: Any) -> dict[str, Any] | None:
         "kind": raw.get("kind") if isinstance(raw.get("kind"), str) else "model",
         "rows": rows if isinstance(rows, int) and not isinstance(rows, bool) else None,
         "seconds": float(seconds) if isinstance(seconds, int | float) else None,
+        "message": raw.get("message") if isinstance(raw.get("message"), str) else None,
     }
 
 

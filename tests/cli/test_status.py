@@ -62,6 +62,14 @@ def test_a_transform_report_is_shown(stocks: Path) -> None:
         "models": [
             {"name": "silver.silver_trades", "status": "success", "rows": 1200, "seconds": 1.5},
             {"name": "gold.ohlcv_1m", "status": "error", "rows": None, "seconds": 0.25},
+            {"name": "not_null_x", "kind": "test", "status": "pass", "seconds": 0.1},
+            {
+                "name": "unique_y",
+                "kind": "test",
+                "status": "fail",
+                "seconds": 0.2,
+                "message": "Got 3 results",
+            },
         ],
         "error": "gold.ohlcv_1m: Binder Error",
         "gold_freshness_seconds": {"p50": 2.0, "p99": 3.5, "max": 4.0},
@@ -72,11 +80,14 @@ def test_a_transform_report_is_shown(stocks: Path) -> None:
     assert (transform["run"], transform["status"], transform["error"]) == (
         7, "error", "gold.ohlcv_1m: Binder Error"
     )  # fmt: skip
-    assert [m["rows"] for m in transform["models"]] == [1200, None]
+    assert [m["rows"] for m in transform["models"]] == [1200, None, None, None]
     text = lakeforge("status", pipeline=stocks).stdout
     assert "transform: run 7 error" in text
     assert "error: gold.ohlcv_1m: Binder Error" in text
-    assert "silver.silver_trades: success 1,200 rows 1.5s" in text
+    assert "silver.silver_trades: success 1,200 rows published in 1.5s" in text
+    # Models always; tests only when they did not pass, with dbt's message.
+    assert "unique_y: fail in 0.2s: Got 3 results" in text
+    assert "not_null_x" not in text and "1 test passed" in text
     assert "gold freshness: p50 2.0s, p99 3.5s, max 4.0s" in text
 
 
