@@ -23,6 +23,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from lakeforge.children import stop_process
+
 KAFKA_VERSION = "4.1.0"
 
 #: What Maven resolves, with their runtime dependencies: the broker itself, and an SLF4J
@@ -251,12 +253,7 @@ class KafkaBroker:
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL after 20 s) and delete its data."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, timeout=20)
             self._process = None
         if self._workdir is not None:
             self._workdir.cleanup()

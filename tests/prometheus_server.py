@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from lakeforge.children import stop_process
+
 #: Where ``apt-get install prometheus`` puts it; PROMETHEUS_BINARY overrides.
 BINARY = os.environ.get("PROMETHEUS_BINARY", "/usr/bin/prometheus")
 START_TIMEOUT_S = 60.0
@@ -161,12 +163,7 @@ class PrometheusServer:
     def stop(self) -> None:
         """Stop our Prometheus (SIGTERM, SIGKILL after 20 s) and delete its data."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, timeout=20)
             self._process = None
         if self._workdir is not None:
             self._workdir.cleanup()

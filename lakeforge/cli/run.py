@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lakeforge.children import stop_process
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.errors import ConfigError
 from lakeforge.observe.endpoints import serve_metrics
@@ -49,17 +50,6 @@ def start_dashboard(pipeline_dir: Path, port: int) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "lakeforge.cli.main", "dashboard"]
     command += ["--pipeline", str(pipeline_dir), "--port", str(port)]
     return subprocess.Popen(command, start_new_session=True)
-
-
-def stop_child(child: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Ask a child we started to stop (SIGTERM), and kill it if it does not in time."""
-    if child.poll() is None:
-        child.terminate()
-        try:
-            child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 @click.command()
@@ -160,7 +150,7 @@ def run(
                 timer.cancel()
             for child in (producer, transforms, dashboard):
                 if child is not None:
-                    stop_child(child)
+                    stop_process(child, timeout=60)
             server.stop()
     click.echo(
         f"stopped cleanly: {stats.bronze_rows:,} rows to bronze, "

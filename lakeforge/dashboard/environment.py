@@ -6,9 +6,11 @@ SQLAlchemy versions differ. So ``lakeforge dashboard`` installs the exact packag
 ``~/.cache/lakeforge/superset-<hash of the requirements>``, so that changing a pin
 installs a new one next to the old.
 
-The install takes minutes. It is resumable: a stamp file, written last, marks an
-environment as finished, so an interrupted install is simply run again (pip keeps what
-it already installed). A lock lets only one process install at a time.
+The packages are installed by uv (a lakeforge dependency, from PyPI), which downloads
+and installs them in parallel: about 15 s instead of pip's 3 minutes for 154 packages on
+2 cores; pip is the fallback when uv is missing. The install is resumable: a stamp file,
+written last, marks an environment as finished, so an interrupted install is simply run
+again. A lock lets only one process install at a time.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class SupersetEnvironment:
             if self.ready:  # another process finished it while we waited
                 return self
             started = time.monotonic()
-            progress(f"installing Superset into {self.path} (a few minutes, once)")
+            progress(f"installing Superset into {self.path} (once)")
             self._install(progress)
             progress(f"Superset is installed ({time.monotonic() - started:,.0f}s)")
         return self
@@ -119,15 +121,15 @@ class SupersetEnvironment:
         requirements = self.path / REQUIREMENTS_FILE
         requirements.write_text(self.requirements)
         pip = [str(self.python), "-m", "pip", "--disable-pip-version-check", "--no-input"]
+        total = len(pinned(self.requirements))
         with self.log_path.open("w") as log:
-            _run_pip([*pip, "install", f"pip=={PIP_VERSION}"], log, progress, self)
-            _run_pip(
-                [*pip, "install", "--progress-bar", "off", "-r", str(requirements)],
-                log,
-                progress,
-                self,
-                total=len(pinned(self.requirements)),
-            )
+            if (uv := _uv()) is not None:
+                command = [uv, "pip", "install", "--python", str(self.python)]
+                _run_pip([*command, "-r", str(requirements)], log, progress, self, total=total)
+            else:
+                _run_pip([*pip, "install", f"pip=={PIP_VERSION}"], log, progress, self)
+                command = [*pip, "install", "--progress-bar", "off", "-r", str(requirements)]
+                _run_pip(command, log, progress, self, total=total)
         self._smoke_test()
         # Written last: only a complete, working install has it.
         (self.path / STAMP_FILE).write_text(self.digest + "\n")
@@ -152,6 +154,18 @@ def check_duckdb_pin(text: str) -> None:
             f"{duckdb.__version__}; the dashboard's DuckDB must load the same extension files",
             f"pin duckdb=={duckdb.__version__} in lakeforge/dashboard/{REQUIREMENTS_FILE}",
         )
+
+
+def _uv() -> str | None:
+    """The uv executable installed with lakeforge, if any."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return str(find_uv_bin())
+    except FileNotFoundError:
+        return None
 
 
 def _base_python() -> str:
@@ -269,6 +283,10 @@ class _PipProgress:
         elif text.startswith("Installing collected packages"):
             self._stage = "installing"
             self._progress(f"  installing {text.count(',') + 1} packages")
+        elif text.startswith(("Resolved ", "Prepared ", "Installed ", "Uninstalled ")):
+            # uv: one line per stage ("Prepared 154 packages in 9.8s").
+            self._stage = text.split()[0].lower()
+            self._progress(f"  {text}")
 
     def heartbeat(self, silent_s: float) -> None:
         what = self._stage or "working"

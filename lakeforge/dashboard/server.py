@@ -19,7 +19,6 @@ import errno
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -30,6 +29,7 @@ from types import TracebackType
 import httpx
 from pydantic import SecretStr
 
+from lakeforge.children import stop_process
 from lakeforge.dashboard.environment import Progress, SupersetEnvironment
 from lakeforge.dashboard.home import SupersetHome
 from lakeforge.dashboard.superset_setup import RESULT_PREFIX
@@ -202,14 +202,9 @@ class SupersetServer:
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``) and release its lock."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                # gunicorn's workers exit by themselves once their master is gone.
-                process.kill()
-                process.wait()
+        if process is not None:
+            # gunicorn's workers exit by themselves once their master is gone.
+            stop_process(process, timeout_s)
         self._held.close()
 
     def __enter__(self) -> SupersetServer:

@@ -19,6 +19,9 @@ def test_a_failed_install_names_its_log_and_is_not_ready(
         port = closed.getsockname()[1]
     monkeypatch.setenv(VENV_VARIABLE, str(tmp_path / "superset"))
     monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{port}/simple")
+    # uv installs the packages: the same unreachable index, and no cache to fall back on.
+    monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{port}/simple")
+    monkeypatch.setenv("UV_NO_CACHE", "1")
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     monkeypatch.setenv("PIP_RETRIES", "0")
     environment = SupersetEnvironment()
