@@ -97,9 +97,17 @@ def test_second_runner_is_refused(stocks: Path) -> None:
 def test_ctrl_c_stops_cleanly_and_nothing_is_half_committed(stocks: Path) -> None:
     lakeforge("produce", "--count", "300000", "--rate", "0", "--quiet", pipeline=stocks)
     runner = start("process", pipeline=stocks)
-    time.sleep(4)
+    # Interrupt it mid-stream, not while it still imports (a fixed sleep raced with a
+    # loaded machine): once it advertises its metrics, it is running batches.
+    advertised = stocks / ".lakeforge" / "run" / "runner.json"
+    deadline = time.monotonic() + 120
+    while not advertised.exists():
+        assert time.monotonic() < deadline and runner.poll() is None
+        time.sleep(0.1)
+    time.sleep(1)
     runner.send_signal(signal.SIGINT)
-    assert runner.wait(timeout=60) == 0
+    code = runner.wait(timeout=60)
+    assert code == 0, runner.stderr.read() if runner.stderr else ""
     assert lakeforge_json("verify", pipeline=stocks)["ok"]
     counts = bronze_counts(stocks)
     assert counts["iceberg"] == counts["delta"]
