@@ -103,8 +103,17 @@ def check_positions(positions: Mapping[int, int]) -> dict[int, int]:
     return dict(positions)
 
 
-def merge_positions(stored: Mapping[int, int], new: Mapping[int, int]) -> dict[int, int]:
-    """The stored positions updated by ``new``; raise if any would go backwards."""
+def merge_positions(
+    stored: Mapping[int, int], new: Mapping[int, int], shared: bool = False
+) -> dict[int, int]:
+    """The stored positions updated by ``new``; raise if any would go backwards.
+
+    With ``shared`` (several runners share the source's partitions), a position behind
+    the stored one is not an error: the partition moved to another runner, which stored
+    more since. The stored position is kept; it is always the furthest.
+    """
+    if shared:
+        return {**stored, **{p: o for p, o in new.items() if o > stored.get(p, -1)}}
     for p, o in sorted(new.items()):
         if o < stored.get(p, 0):
             raise PositionsError(

@@ -13,6 +13,7 @@ Unpartitioned tables only for now: one data file per batch.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 from collections.abc import Mapping
@@ -42,6 +43,9 @@ from lakeforge.lake.schema import arrow_schema, conform_rows, file_schema
 CRASH_ENV = "LAKEFORGE_LAKE_CRASH_AFTER"
 #: A commit that meets another writer re-reads the positions and tries once more.
 COMMIT_ATTEMPTS = 2
+#: Runners sharing a table meet each other often: they retry longer, with jittered backoff.
+SHARED_COMMIT_ATTEMPTS = 30
+SHARED_BACKOFF_MAX_S = 0.5
 #: Catching Iceberg up only races other processes doing the same; a few rounds settle it.
 ICEBERG_ATTEMPTS = 10
 
@@ -88,6 +92,8 @@ class LakeTable:
         rows: pa.Table | pa.RecordBatch,
         positions: Mapping[int, int],
         properties: Mapping[str, str] | None = None,
+        *,
+        shared: bool = False,
     ) -> CommitResult | None:
         """Store ``rows`` and the new ``positions`` in both formats, exactly once.
 
@@ -98,6 +104,11 @@ class LakeTable:
         positions advanced, the positions alone are committed. Returns ``None`` when
         there is nothing to commit.
 
+        ``shared`` says several runners share the source's partitions and commit here:
+        a position behind the stored one then means the partition moved to another
+        runner (its rows are dropped, the stored position kept), and conflicts are
+        retried longer, with jittered backoff.
+
         Raises :class:`~lakeforge.errors.SchemaError` for rows that do not fit the table,
         :class:`~lakeforge.lake.base.PositionsError` for positions that contradict the
         rows or the stored positions, and :class:`~lakeforge.lake.base.CommitConflictError`
@@ -106,23 +117,31 @@ class LakeTable:
         extra = check_properties(properties or {})
         new_positions = check_positions(positions)
         table = conform_rows(rows, self.schema, self._file_schema)
-        for attempt in range(COMMIT_ATTEMPTS):
+        attempts = SHARED_COMMIT_ATTEMPTS if shared else COMMIT_ATTEMPTS
+        for attempt in range(attempts):
             try:
-                return self._commit_once(table, new_positions, extra)
+                return self._commit_once(table, new_positions, extra, shared)
             except _DeltaConflict:
                 # Nothing was stored: the retry reads the positions the other writer
                 # stored and drops the rows it already has. A conflict in the Iceberg
                 # step is not retried here: Delta holds the batch by then.
-                if attempt + 1 == COMMIT_ATTEMPTS:
+                if attempt + 1 == attempts:
                     raise
+                if shared:
+                    # Jitter, so that runners that met do not meet again at once.
+                    time.sleep(random.uniform(0, min(SHARED_BACKOFF_MAX_S, 0.01 * 2**attempt)))
         raise AssertionError("unreachable")
 
     def _commit_once(
-        self, rows: pa.Table, positions: dict[int, int], properties: dict[str, str]
+        self,
+        rows: pa.Table,
+        positions: dict[int, int],
+        properties: dict[str, str],
+        shared: bool,
     ) -> CommitResult | None:
         last = self._delta.last_batch()
         stored = last.record.positions if last else {}
-        merged = merge_positions(stored, positions)
+        merged = merge_positions(stored, positions, shared)
         rows = drop_stored_rows(rows, stored)
         check_rows_within(rows, merged)
         if rows.num_rows == 0 and merged == stored:

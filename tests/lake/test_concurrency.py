@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lakeforge.lake import Warehouse
+from lakeforge.lake.base import PositionsError
 from tests.lake.tables import SCHEMA, in_order, positions_of, trades
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,3 +51,25 @@ def test_two_processes_commit_the_same_source_at_once(tmp_path: Path) -> None:
         assert positions_of(iceberg) == [(0, o) for o in range(end)]
         assert iceberg.equals(delta)
         assert table.positions() == {0: end} == table.stats().positions
+
+
+def test_a_shared_writer_behind_another_keeps_the_furthest_position(tmp_path: Path) -> None:
+    """Scale-out: a runner lost partition 0 mid-batch; its late commit adds only new rows."""
+    with Warehouse(tmp_path / "lake") as one, Warehouse(tmp_path / "lake") as two:
+        old_owner, new_owner = (
+            one.table("bronze.trades", SCHEMA),
+            two.table("bronze.trades", SCHEMA),
+        )
+        old_owner.commit(trades(0, 0, 10), {0: 10, 1: 0}, shared=True)
+        new_owner.commit(trades(0, 10, 20), {0: 30}, shared=True)
+        # The old owner's in-flight batch: offsets 10-24 of partition 0, position 25, which
+        # is behind the 30 stored. Without `shared` that is refused (a second runner).
+        with pytest.raises(PositionsError, match="already stored"):
+            old_owner.commit(trades(0, 10, 15), {0: 25, 1: 0})
+        assert old_owner.commit(trades(0, 10, 15), {0: 25, 1: 0}, shared=True) is None
+        # Ahead of the stored position: only the rows past it are added.
+        result = old_owner.commit(trades(0, 25, 10), {0: 35}, shared=True)
+        assert result is not None and result.rows == 5 and result.positions == {0: 35, 1: 0}
+        for table in (old_owner, new_owner):
+            assert positions_of(in_order(table.read("iceberg"))) == [(0, o) for o in range(35)]
+            assert in_order(table.read("iceberg")).equals(in_order(table.read("delta")))
