@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -17,8 +18,27 @@ from lakeforge.spec.model import Pipeline
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+PROFILE_VARIABLE = "LAKEFORGE__PROFILE"
+
+
+def _choose_profile(_context: click.Context, _option: click.Parameter, value: str | None) -> None:
+    # Through the environment, like every other setting: the pipeline loader layers it
+    # the same way, and the processes `run` starts inherit the choice.
+    if value is not None:
+        os.environ[PROFILE_VARIABLE] = value
+
+
 def pipeline_option(command: F) -> F:
-    """Add ``--pipeline DIR`` (default: the current directory)."""
+    """Add ``--pipeline DIR`` (default: the current directory) and ``--profile``."""
+    command = click.option(
+        "--profile",
+        type=click.Choice(["local", "cluster"]),
+        callback=_choose_profile,
+        expose_value=False,
+        help="Where the pipeline runs: local (embedded log and registry) or cluster "
+        "(Kafka and a registry by URL). Default: the pipeline's `profile` setting, "
+        f"else local. Same as {PROFILE_VARIABLE}.",
+    )(command)
     return click.option(
         "--pipeline",
         "pipeline_dir",

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
 from lakeforge.errors import NotFoundError
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Pipeline
 from lakeforge.stream.dead_letters import dead_letter_table_name
@@ -53,7 +53,7 @@ def list_letters(
 ) -> None:
     """List dead letters, oldest first, with why each was refused."""
     pipeline = load(pipeline_dir)
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         letters = _letters(pipeline, profile, table, kind)
         ledger = ReplayLedger(pipeline.state_path / "replays.db")
         replayed = {t: ledger.status(t) for t in {topic.name for topic in pipeline.topics}}
@@ -94,7 +94,7 @@ def list_letters(
 def replay_letters(pipeline_dir: Path, table: str | None, kind: str | None, dry_run: bool) -> None:
     """Append dead letters' raw bytes to their topic again, each one once."""
     pipeline = load(pipeline_dir)
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         letters = _letters(pipeline, profile, table, kind)
         todo = [
             Letter(r["_topic"], r["_partition"], r["_offset"], r["key"], r["value"])

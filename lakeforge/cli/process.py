@@ -10,8 +10,8 @@ from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.observe import process_metrics
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
-from lakeforge.profiles import open_local
-from lakeforge.stream.lock import PipelineLock
+from lakeforge.profiles import open_profile
+from lakeforge.stream.lock import runner_lock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
 
 
@@ -40,15 +40,15 @@ def process(pipeline_dir: Path, until_drained: bool, quiet: bool, metrics_port: 
     pipeline = load(pipeline_dir)
     stop = stop_on_signals()
     with (
-        PipelineLock(
-            pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
-        ),
-        open_local(pipeline) as profile,
+        runner_lock(pipeline),
+        open_profile(pipeline) as profile,
         serve_metrics(pipeline, "runner", metrics_port) as metrics,
+        StreamRunner(pipeline, profile) as runner,
     ):
         if metrics is not None and not quiet:
             click.echo(f"metrics: {metrics.url}", err=True)
-        runner = StreamRunner(pipeline, profile)
+        if runner.group is not None and not quiet:
+            click.echo(f"sharing partitions in consumer group {runner.group.name}", err=True)
 
         def progress(stats: RunnerStats) -> None:
             if not quiet and stats.batches % 10 == 0:

@@ -9,7 +9,7 @@ import click
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.source.producer import Producer, ProducerStats
 from lakeforge.stream.lock import PipelineLock
 
@@ -39,7 +39,7 @@ def produce(
     # hand out the same trade ids twice.
     with (
         PipelineLock(pipeline.state_path / "producer.lock", f"the producer of {pipeline.name!r}"),
-        open_local(pipeline) as profile,
+        open_profile(pipeline) as profile,
         serve_metrics(pipeline, "producer", metrics_port) as metrics,
     ):
         if metrics is not None and not quiet:

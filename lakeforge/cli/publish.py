@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from lakeforge.cli.common import load, pipeline_option
 from lakeforge.errors import ConfigError, NotFoundError
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 
 
 def split_messages(data: bytes, split: str) -> list[bytes]:
@@ -65,7 +65,7 @@ def publish(
         raise ConfigError(
             "nothing to publish: the input is empty", "pass --split none for one empty message"
         )
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         topics = profile.bus.topics()
         if topic not in topics:
             raise NotFoundError(f"unknown topic {topic!r}", f"topics: {', '.join(sorted(topics))}")

@@ -14,10 +14,10 @@ from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.errors import ConfigError
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.registry.server import RegistryServer
 from lakeforge.registry.store import EmbeddedRegistry
-from lakeforge.stream.lock import PipelineLock
+from lakeforge.stream.lock import runner_lock
 from lakeforge.stream.runner import RunnerStats, StreamRunner
 
 
@@ -107,22 +107,18 @@ def run(
     stop = stop_on_signals()
     port = pipeline.registry.port if registry_port is None else registry_port
     with (
-        PipelineLock(
-            pipeline.state_path / "runner.lock", f"the stream runner of {pipeline.name!r}"
-        ),
-        open_local(pipeline) as profile,
+        runner_lock(pipeline),
+        open_profile(pipeline) as profile,
         serve_metrics(pipeline, "runner", metrics_port) as metrics,
     ):
         registry = profile.registry
-        if not isinstance(registry, EmbeddedRegistry):
-            raise ConfigError(
-                f"this pipeline uses the registry at {pipeline.registry.url}, "
-                "which 'lakeforge run' does not serve",
-                "start that registry yourself, or remove registry.url to use the embedded one",
-            )
-        server = RegistryServer(registry, port=port)
-        server.start()
-        click.echo(f"schema registry: {server.url}", err=True)
+        server = None
+        if isinstance(registry, EmbeddedRegistry):
+            server = RegistryServer(registry, port=port)
+            server.start()
+            click.echo(f"schema registry: {server.url}", err=True)
+        else:
+            click.echo(f"schema registry: {pipeline.registry.url} (not served by run)", err=True)
         if metrics is not None:
             click.echo(f"runner metrics: {metrics.url}", err=True)
         producer = None if no_produce else start_producer(pipeline_dir, rate_)
@@ -144,14 +140,16 @@ def run(
                 )
 
         try:
-            stats = StreamRunner(pipeline, profile).run(stop=stop, on_batch=progress)
+            with StreamRunner(pipeline, profile) as runner:
+                stats = runner.run(stop=stop, on_batch=progress)
         finally:
             if timer:
                 timer.cancel()
             for child in (producer, transforms, dashboard):
                 if child is not None:
                     stop_process(child, timeout=60)
-            server.stop()
+            if server is not None:
+                server.stop()
     click.echo(
         f"stopped cleanly: {stats.bronze_rows:,} rows to bronze, "
         f"{stats.dead_letters:,} dead letters in {stats.seconds:.1f}s"

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.status import pipeline_status
 
 
@@ -130,7 +130,7 @@ def status(pipeline_dir: Path, as_json: bool) -> None:
     While processes run, their metrics are read twice, a second apart, to measure rates.
     """
     pipeline = load(pipeline_dir)
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         report = pipeline_status(pipeline, profile)
     if as_json:
         print_json(report)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.stream.dead_letters import is_dead_letter_table
 
 
@@ -18,7 +18,7 @@ from lakeforge.stream.dead_letters import is_dead_letter_table
 def tables(pipeline_dir: Path, as_json: bool) -> None:
     """List every table: name, layer, format and location."""
     pipeline = load(pipeline_dir)
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         infos = profile.warehouse.list_tables()
     rows: list[dict[str, Any]] = []
     for info in infos:

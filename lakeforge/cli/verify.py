@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
-from lakeforge.profiles import open_local
+from lakeforge.profiles import open_profile
 from lakeforge.verify import report_json, verify_pipeline
 
 
@@ -21,7 +21,7 @@ def verify(pipeline_dir: Path, as_json: bool) -> None:
     Exits non-zero when anything is lost, duplicated or differs between the formats.
     """
     pipeline = load(pipeline_dir)
-    with open_local(pipeline) as profile:
+    with open_profile(pipeline) as profile:
         checks = verify_pipeline(pipeline, profile)
     report = report_json(checks)
     if as_json:

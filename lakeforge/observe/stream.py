@@ -8,6 +8,7 @@ rate of rows to bronze (in the bronze table).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -124,10 +125,18 @@ class BronzeObserver:
         self.lag(positions, ends)
 
     def lag(self, positions: dict[int, int], ends: dict[int, int]) -> None:
-        """Set each partition's lag: log end minus the position reached."""
+        """Set each partition's lag: log end minus the position reached.
+
+        A partition missing from ``positions`` is another runner's (scale-out): its
+        series is dropped here, as that runner reports it.
+        """
         for partition, end in ends.items():
-            behind = max(0, end - positions.get(partition, 0))
-            self.metrics.lag.labels(self.pipeline, self.topic, str(partition)).set(behind)
+            labels = (self.pipeline, self.topic, str(partition))
+            if partition not in positions:
+                with contextlib.suppress(KeyError):
+                    self.metrics.lag.remove(*labels)
+                continue
+            self.metrics.lag.labels(*labels).set(max(0, end - positions[partition]))
 
     def dead_letter_properties(self, letters: pa.Table) -> dict[str, str]:
         """The properties to commit ``letters`` with: the kind counts after it."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from lakeforge.bus.base import Bus
+from lakeforge.bus.group import PartitionGroup
 from lakeforge.lake import Warehouse
 from lakeforge.registry.base import SchemaRegistry
 
@@ -18,6 +20,9 @@ class Profile:
     bus: Bus
     registry: SchemaRegistry
     warehouse: Warehouse
+    #: Joins the group of runners sharing these topics' partitions; ``None`` where one
+    #: runner owns every partition (the embedded log).
+    join_group: Callable[[Sequence[str]], PartitionGroup] | None = None
 
     def close(self) -> None:
         """Close every backend."""

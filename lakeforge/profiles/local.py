@@ -6,19 +6,8 @@ from lakeforge.bus.base import TopicSpec
 from lakeforge.bus.embedded import EmbeddedLog
 from lakeforge.lake import Warehouse
 from lakeforge.profiles.base import Profile
-from lakeforge.registry.base import SchemaRegistry
-from lakeforge.registry.http_client import HttpRegistry
-from lakeforge.registry.store import EmbeddedRegistry
+from lakeforge.profiles.connections import open_registry
 from lakeforge.spec.model import Pipeline
-
-
-def open_registry(pipeline: Pipeline) -> SchemaRegistry:
-    """The registry at ``registry.url`` if one is set, else the embedded one."""
-    if pipeline.registry.url:
-        return HttpRegistry(pipeline.registry.url)
-    registry = EmbeddedRegistry(pipeline.state_path / "registry.db")
-    registry.set_compatibility(pipeline.registry.compatibility)
-    return registry
 
 
 def local_warehouse(pipeline: Pipeline) -> Warehouse:

@@ -1,13 +1,19 @@
 """Read ``pipeline.yaml``, layer the environment over it, and validate it.
 
-Layers, later ones win: the file, then ``LAKEFORGE__SECTION__KEY`` environment
-variables (``LAKEFORGE__STREAM__BATCH_ROWS=50000``). Every mistake is reported with
-the file, the field path and what is allowed; nothing runs on an invalid pipeline.
+Layers, later ones win: the file; then the profile file ``profiles/<profile>.yaml``
+beside it, if there is one (connection settings: ``kafka``, ``registry``, ``stream``,
+``state_dir``), so that one pipeline runs in several places unchanged; then
+``LAKEFORGE__SECTION__KEY`` environment variables (``LAKEFORGE__STREAM__BATCH_ROWS=50000``,
+``LAKEFORGE__KAFKA__BOOTSTRAP_SERVERS=broker:9092``). Passwords come only from the
+environment or from files of their own (``*_file`` settings), never from these files.
+Every mistake is reported with the file, the field path and what is allowed; nothing
+runs on an invalid pipeline.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +22,14 @@ import yaml
 from pydantic import ValidationError
 
 from lakeforge.errors import ConfigError, NotFoundError
-from lakeforge.spec.model import Pipeline
+from lakeforge.spec.model import SECRET_SETTINGS, Pipeline
 
 PIPELINE_FILE = "pipeline.yaml"
 ENV_PREFIX = "LAKEFORGE__"
+#: The folder of profile files, beside ``pipeline.yaml``.
+PROFILES_DIR = "profiles"
+#: What a profile file may set: where the pipeline runs, never what it does.
+PROFILE_KEYS = ("kafka", "registry", "stream", "state_dir")
 
 
 def find_pipeline_file(directory: Path) -> Path:
@@ -65,8 +75,8 @@ def overlay_environment(
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
     """Apply ``LAKEFORGE__A__B=value`` variables onto ``data``.
 
-    Returns the merged data and, for each path set from the environment, the name of
-    the variable, so errors can point at it rather than at the file.
+    Returns the merged data and, for each path set from the environment, where it came
+    from (``environment variable NAME``), so errors can point at it rather than at the file.
     """
     merged: dict[str, Any] = dict(data)
     origins: dict[tuple[str, ...], str] = {}
@@ -83,8 +93,61 @@ def overlay_environment(
             node[part] = child
             node = child
         node[path[-1]] = value
-        origins[path] = variable
+        origins[path] = f"environment variable {variable}"
     return merged, origins
+
+
+def profile_file(directory: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> Path:
+    """Where the chosen profile's file would be (it need not exist)."""
+    chosen = str(environ.get(f"{ENV_PREFIX}PROFILE") or data.get("profile") or "local")
+    # A name that is no profile is refused by validation; never a path out of the folder.
+    name = chosen if re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", chosen) else "local"
+    return directory / PROFILES_DIR / f"{name}.yaml"
+
+
+def overlay_profile(
+    data: dict[str, Any], path: Path
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """Layer the profile file at ``path`` over ``data``, section by section."""
+    layer = read_yaml(path)
+    unknown = sorted(set(layer) - set(PROFILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: a profile file says where the pipeline runs, not what it does; "
+            f"it cannot set {', '.join(unknown)}",
+            f"keep to {', '.join(PROFILE_KEYS)}; the rest belongs in {PIPELINE_FILE}",
+        )
+    merged = dict(data)
+    origins: dict[tuple[str, ...], str] = {}
+    for key, value in layer.items():
+        below = merged.get(key)
+        if isinstance(value, dict):
+            merged[key] = {**below, **value} if isinstance(below, dict) else value
+            origins |= {(key, str(name)): str(path) for name in value}
+        else:
+            merged[key] = value
+            origins[(key,)] = str(path)
+    return merged, origins
+
+
+def refuse_written_secrets(
+    data: Mapping[str, Any], origins: Mapping[tuple[str, ...], str], path: Path
+) -> None:
+    """Refuse a password read from a file: it belongs in the environment or a secret file."""
+    for setting in SECRET_SETTINGS:
+        section = data.get(setting[0])
+        if not isinstance(section, dict) or section.get(setting[1]) is None:
+            continue
+        source = origins.get(setting, str(path))
+        if source.startswith("environment variable"):
+            continue
+        variable = ENV_PREFIX + "__".join(setting).upper()
+        raise ConfigError(
+            f"{source}: {'.'.join(setting)} holds a password; lakeforge never reads "
+            "passwords from pipeline or profile files (they end up in version control)",
+            f"remove it, and set {variable} in the environment or "
+            f"{'.'.join(setting)}_file to a file holding only the password",
+        )
 
 
 def describe_validation_error(
@@ -98,7 +161,10 @@ def describe_validation_error(
             ".[", "["
         )
         source = origins.get(location)
-        where = f"environment variable {source}" if source else f"{path}: {field or '(top)'}"
+        if source is None or not source.startswith("environment variable"):
+            where = f"{source or path}: {field or '(top)'}"
+        else:
+            where = source
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown setting (check its spelling against the documented ones)"
@@ -118,7 +184,15 @@ def load_pipeline(
     """
     folder = Path(directory)
     path = find_pipeline_file(folder)
-    data, origins = overlay_environment(read_yaml(path), os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    data = read_yaml(path)
+    origins: dict[tuple[str, ...], str] = {}
+    profile_path = profile_file(folder, data, environ)
+    if profile_path.is_file():
+        data, origins = overlay_profile(data, profile_path)
+    data, from_environment = overlay_environment(data, environ)
+    origins |= from_environment
+    refuse_written_secrets(data, origins, path)
     data["directory"] = folder.resolve()
     try:
         return Pipeline.model_validate(data)

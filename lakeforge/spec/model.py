@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -102,10 +110,27 @@ class Stream(_Spec):
     max_message_bytes: int = Field(default=1_048_576, ge=64)
 
 
+#: Settings that hold passwords: read only from the environment, never from a file.
+SECRET_SETTINGS = (
+    ("kafka", "sasl_password"),
+    ("kafka", "ssl_key_password"),
+    ("registry", "password"),
+)
+#: Words that mark a librdkafka property as a secret, refused in ``kafka.settings``.
+_SECRET_WORDS = ("password", "secret", "sasl.jaas", "token")
+
+
 class Registry(_Spec):
     """The schema registry: embedded (local) or any Confluent-compatible one by URL."""
 
+    #: The registry's URL; the local profile embeds one when unset, the cluster needs it.
     url: str | None = None
+    #: Basic-auth user for the registry at ``url``.
+    username: str | None = None
+    #: Only from the environment (``LAKEFORGE__REGISTRY__PASSWORD``), never from a file.
+    password: SecretStr | None = None
+    #: Or a file holding the password (a mounted secret).
+    password_file: Path | None = None
     compatibility: Literal[
         "NONE",
         "BACKWARD",
@@ -116,6 +141,66 @@ class Registry(_Spec):
         "FULL_TRANSITIVE",
     ] = "BACKWARD"
     port: int = Field(default=8081, ge=0, le=65535)
+
+
+class Kafka(_Spec):
+    """How the cluster profile reaches Apache Kafka (librdkafka's settings, by name)."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    #: Only from the environment (``LAKEFORGE__KAFKA__SASL_PASSWORD``), never from a file.
+    sasl_password: SecretStr | None = None
+    #: Or a file holding the password (a mounted secret).
+    sasl_password_file: Path | None = None
+    #: TLS: the CA bundle to trust, and a client certificate and key for mutual TLS.
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    #: Only from the environment (``LAKEFORGE__KAFKA__SSL_KEY_PASSWORD``).
+    ssl_key_password: SecretStr | None = None
+    ssl_key_password_file: Path | None = None
+    #: The consumer group runners join to share partitions; ``lakeforge-<pipeline>``
+    #: when unset. Offsets committed there are for Kafka's tools: runners resume from
+    #: the positions the tables store.
+    consumer_group: str | None = Field(default=None, min_length=1, max_length=249)
+    #: The longest any call to the cluster waits before a clear error.
+    request_timeout: DurationMs = 30_000
+    #: More librdkafka properties for every client (never secrets: those have fields).
+    settings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _no_secrets(cls, settings: dict[str, str]) -> dict[str, str]:
+        for name in settings:
+            if any(word in name.lower() for word in _SECRET_WORDS):
+                raise ValueError(
+                    f"{name!r} holds a secret: never write secrets in files; use the "
+                    "sasl_password or ssl_key_password settings from the environment, "
+                    "or their *_file settings"
+                )
+        return settings
+
+    @model_validator(mode="after")
+    def _sasl_is_complete(self) -> Kafka:
+        sasl = self.security_protocol.startswith("SASL")
+        if sasl and (self.sasl_mechanism is None or not self.sasl_username):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism and "
+                "sasl_username, and the password from the environment or a file"
+            )
+        if sasl and self.sasl_password is None and self.sasl_password_file is None:
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs a password: set "
+                "LAKEFORGE__KAFKA__SASL_PASSWORD or kafka.sasl_password_file"
+            )
+        if not sasl and (self.sasl_mechanism or self.sasl_username):
+            raise ValueError(
+                f"sasl_* settings need security_protocol SASL_PLAINTEXT or SASL_SSL, "
+                f"not {self.security_protocol}"
+            )
+        return self
 
 
 class Transform(_Spec):
@@ -146,6 +231,11 @@ class Pipeline(_Spec):
     registry: Registry = Registry()
     #: Silver and gold; ``None`` for a pipeline that stops at bronze.
     transform: Transform | None = None
+    #: Where it runs: ``local`` (embedded log and registry) or ``cluster`` (Kafka and a
+    #: registry by URL). Chosen with ``--profile`` or ``LAKEFORGE__PROFILE`` too.
+    profile: Literal["local", "cluster"] = "local"
+    #: The cluster profile's Kafka; unused by the local profile.
+    kafka: Kafka = Kafka()
     #: Where the local profile keeps its log, registry and warehouse.
     state_dir: Path = Path(".lakeforge")
     #: The folder of ``pipeline.yaml``; relative paths are resolved against it.

@@ -55,6 +55,20 @@ class Fetcher:
         # A partition the table has never seen starts at the first message still held.
         self.positions = {p: max(positions.get(p, start), start) for p, start in starts.items()}
 
+    def own(self, partitions: frozenset[int], stored: Mapping[int, int]) -> None:
+        """Fetch only ``partitions`` from now on (a runner sharing the topic's partitions).
+
+        A partition kept goes on from where this fetcher stands: its batches up to there
+        are this runner's and will be committed by it. A partition gained starts at the
+        position ``stored`` in the table, where its last owner's commits stopped.
+        """
+        starts = self.bus.start_offsets(self.topic)
+        self.positions = {
+            p: self.positions[p] if p in self.positions else max(stored.get(p, 0), starts[p])
+            for p in sorted(partitions)
+            if p in starts
+        }
+
     def next_batch(self, should_stop: Callable[[], bool], cut_when_drained: bool) -> MicroBatch:
         """Fetch the next micro-batch.
 

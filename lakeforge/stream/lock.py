@@ -6,12 +6,15 @@ dies, even by SIGKILL: a crashed runner never leaves a stale lock behind.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
 from lakeforge.errors import AlreadyRunningError
+from lakeforge.spec.model import Pipeline
 
 
 class PipelineLock:
@@ -48,3 +51,15 @@ class PipelineLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def runner_lock(pipeline: Pipeline) -> AbstractContextManager[object]:
+    """What keeps a second stream runner of ``pipeline`` from starting, where it must.
+
+    The local profile allows one runner. In the cluster profile runners scale out: they
+    share the partitions through a consumer group, and the tables' positions fence them.
+    """
+    if pipeline.profile == "cluster":
+        return contextlib.nullcontext()
+    what = f"the stream runner of {pipeline.name!r}"
+    return PipelineLock(pipeline.state_path / "runner.lock", what)

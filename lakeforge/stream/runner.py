@@ -9,11 +9,17 @@ Dead letters are committed before bronze. The runner resumes from bronze's
 positions, so a crash between the two commits re-reads the batch: the dead-letter
 table already holds its rows and drops them, bronze gets its rows once.
 
+Several runners may share the topics' partitions (the cluster profile's consumer
+group, :mod:`lakeforge.bus.group`). Each fetches only the partitions it owns, and
+commits as a *shared* writer: when a partition moved away mid-batch, the table keeps
+the furthest position and drops the rows another runner already stored.
+
 Metrics (:mod:`lakeforge.observe`) are updated once per batch, never per record.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from lakeforge.bus.group import PartitionGroup
 from lakeforge.codec import AvroSchema, Decoder
+from lakeforge.errors import TransientError
 from lakeforge.lake import LakeTable
 from lakeforge.observe.metrics import Metrics, process_metrics
 from lakeforge.observe.stream import BronzeFreshness, BronzeObserver
@@ -44,6 +52,12 @@ RETENTION_EVERY_S = 60.0
 FRESHNESS_SAMPLE = 1_000
 #: Commit property: the newest event time bronze holds, in microseconds.
 NEWEST_EVENT = "lakeforge.max_event_time_us"
+#: How long a runner waits to join its group of runners before it gives up.
+JOIN_TIMEOUT_S = 60.0
+#: While the bus is unreachable the runner retries, waiting longer each time up to this.
+RETRY_MAX_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,8 +105,17 @@ class Prepared:
 class BronzeStream:
     """One topic flowing into one bronze table and its dead letters."""
 
-    def __init__(self, pipeline: Pipeline, spec: Bronze, profile: Profile) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        spec: Bronze,
+        profile: Profile,
+        group: PartitionGroup | None = None,
+    ) -> None:
         self.spec = spec
+        #: The runners sharing the topic's partitions; ``None``: this one owns them all.
+        self.group = group
+        self._generation = -1
         self.topic = pipeline.topic(spec.topic)
         self.schema = AvroSchema.load(pipeline.schema_path(self.topic))
         self.decoder = Decoder(
@@ -116,6 +139,7 @@ class BronzeStream:
             pipeline.stream.batch_rows,
             pipeline.stream.batch_interval,
         )
+        self._follow_group()
         #: Set by :meth:`observe`; a stream only read from (verify) reports nothing.
         self.observer: BronzeObserver | None = None
         newest = self.bronze.stats().last_properties.get(NEWEST_EVENT)
@@ -129,7 +153,20 @@ class BronzeStream:
         self.observer.lag(self.fetcher.positions, self.bus.end_offsets(self.topic.name))
 
     def prepare(self, should_stop: Callable[[], bool], catch_up: bool) -> Prepared:
-        """Fetch, decode and sort the next micro-batch; commit nothing."""
+        """Fetch, decode and sort the next micro-batch; commit nothing.
+
+        When it fails (the bus became unreachable halfway), the fetcher goes back to
+        where the batch began, so that a retry reads the same messages again.
+        """
+        self._follow_group()
+        began_at = dict(self.fetcher.positions)
+        try:
+            return self._prepare(should_stop, catch_up)
+        except BaseException:
+            self.fetcher.positions = began_at
+            raise
+
+    def _prepare(self, should_stop: Callable[[], bool], catch_up: bool) -> Prepared:
         batch = self.fetcher.next_batch(should_stop, cut_when_drained=catch_up)
         began = time.monotonic()
         if not batch.messages.num_rows:
@@ -169,13 +206,19 @@ class BronzeStream:
         dead = None
         if result.dead_letters.num_rows:
             extra = observer.dead_letter_properties(result.dead_letters) if observer else {}
-            dead = self.dead_letters.commit(result.dead_letters, batch.positions, extra)
+            dead = self.dead_letters.commit(
+                result.dead_letters, batch.positions, extra, shared=self.group is not None
+            )
         properties = prepared.properties
         if observer is not None:
             rate = observer.bronze_properties(result.bronze.num_rows)
             properties = {**properties, **rate}
-        bronze = self.bronze.commit(result.bronze, batch.positions, properties)
+        bronze = self.bronze.commit(
+            result.bronze, batch.positions, properties, shared=self.group is not None
+        )
         done = time.monotonic()
+        if self.group is not None and bronze is not None:
+            self.group.report_positions(self.topic.name, bronze.positions)
         freshness = self._freshness_sample(result.bronze)
         if observer is not None:
             observer.committed(bronze, dead, done - committing, freshness)
@@ -191,6 +234,16 @@ class BronzeStream:
         stats.messages += batch.messages.num_rows
         stats.bronze_rows += result.bronze.num_rows
         stats.dead_letters += result.dead_letters.num_rows
+
+    def _follow_group(self) -> None:
+        """Fetch only the partitions this runner owns, after any rebalance."""
+        if self.group is None:
+            return
+        assignment = self.group.assignment()
+        if assignment is None or assignment.generation == self._generation:
+            return
+        self._generation = assignment.generation
+        self.fetcher.own(assignment.of(self.topic.name), self.bronze.positions())
 
     def _freshness_sample(self, rows: pa.Table) -> np.ndarray:
         """Seconds from event time to now (just committed) for up to SAMPLE rows."""
@@ -209,7 +262,10 @@ class StreamRunner:
         self, pipeline: Pipeline, profile: Profile, metrics: Metrics | None = None
     ) -> None:
         self.pipeline = pipeline
-        self.streams = [BronzeStream(pipeline, spec, profile) for spec in pipeline.bronze]
+        self.group = self._join(pipeline, profile)
+        self.streams = [
+            BronzeStream(pipeline, spec, profile, self.group) for spec in pipeline.bronze
+        ]
         self.stats = RunnerStats()
         self.bus = profile.bus
         #: Where the runner reports its batches; this process's metrics unless given.
@@ -217,6 +273,32 @@ class StreamRunner:
         freshness = BronzeFreshness(self.metrics, pipeline.name)
         for stream in self.streams:
             stream.observe(self.metrics, pipeline.name, freshness)
+
+    @staticmethod
+    def _join(pipeline: Pipeline, profile: Profile) -> PartitionGroup | None:
+        """Join the runners sharing the partitions, if the bus has such groups."""
+        if profile.join_group is None:
+            return None
+        group = profile.join_group(sorted({spec.topic for spec in pipeline.bronze}))
+        if group.wait_for_assignment(JOIN_TIMEOUT_S) is None:
+            group.close()
+            raise TransientError(
+                f"this runner did not join the consumer group {group.name!r} within "
+                f"{JOIN_TIMEOUT_S:.0f}s",
+                "check that the Kafka cluster is reachable and its group coordinator is up",
+            )
+        return group
+
+    def close(self) -> None:
+        """Leave the group of runners, if any, so the others take over at once."""
+        if self.group is not None:
+            self.group.close()
+
+    def __enter__(self) -> StreamRunner:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -240,6 +322,7 @@ class StreamRunner:
                 return pool.submit(stream.prepare, stop.is_set, until_drained)
 
             pending: list[Future[Prepared] | None] = [ahead(s) for s in self.streams]
+            outage = _Outage()
             while any(future is not None for future in pending):
                 if time.monotonic() >= retention_due:
                     # The embedded log has no server of its own to delete old messages.
@@ -249,7 +332,15 @@ class StreamRunner:
                     future = pending[index]
                     if future is None:
                         continue
-                    prepared = future.result()
+                    try:
+                        prepared = future.result()
+                    except TransientError as error:
+                        # The bus is away (a broker restarting): nothing was read, so
+                        # nothing is lost; wait and read again from the same positions.
+                        outage.wait(error, stop)
+                        pending[index] = None if stop.is_set() else ahead(stream)
+                        continue
+                    outage.over()
                     finished = stop.is_set() or (until_drained and prepared.batch.drained)
                     pending[index] = None if finished else ahead(stream)
                     if prepared.result is not None:
@@ -257,3 +348,29 @@ class StreamRunner:
                         if on_batch:
                             on_batch(self.stats)
         return self.stats
+
+
+class _Outage:
+    """Waits out a bus that cannot be reached, saying so, with a growing pause."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.pause = 0.5
+
+    def wait(self, error: TransientError, stop: threading.Event) -> None:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        log.warning(
+            "%s; retrying in %.1fs (unavailable for %.0fs; Ctrl-C stops)",
+            error.what,
+            self.pause,
+            now - self.since,
+        )
+        stop.wait(self.pause)
+        self.pause = min(RETRY_MAX_S, self.pause * 2)
+
+    def over(self) -> None:
+        if self.since is not None:
+            log.warning("the bus is back after %.0fs; resuming", time.monotonic() - self.since)
+        self.since, self.pause = None, 0.5

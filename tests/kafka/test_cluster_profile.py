@@ -1,0 +1,115 @@
+"""The stocks pipeline, unchanged but for its profile, on a real Kafka broker.
+
+Everything runs through the real ``lakeforge`` command: produce to Kafka, process into
+Iceberg and Delta, verify exactly once. Several runners share the partitions through a
+consumer group; one is killed mid-stream; nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakeforge.registry import EmbeddedRegistry, RegistryServer
+from tests.kafka.cluster import (
+    bronze_status,
+    group_offsets,
+    make_cluster_pipeline,
+    wait_until,
+)
+from tests.lakeforge_cli import lakeforge, lakeforge_json, start
+
+
+@pytest.fixture
+def registry_url() -> Iterator[str]:
+    """A Confluent-compatible registry for the cluster profile (lakeforge's own, served)."""
+    registry = EmbeddedRegistry(":memory:")
+    with RegistryServer(registry) as server:
+        yield server.url
+    registry.close()
+
+
+@pytest.fixture
+def cluster(stocks: Path, kafka_broker: str, registry_url: str) -> Iterator[tuple[Path, str]]:
+    """The stocks pipeline with a cluster profile file, and its topic on the test broker."""
+    yield stocks, make_cluster_pipeline(stocks, kafka_broker, registry_url)
+
+
+def cluster_cli(*args: str, pipeline: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return lakeforge(*args, "--profile", "cluster", pipeline=pipeline, check=check)
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> str:
+    """Signal ``process`` and return its stderr and stdout once it ended."""
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=120)
+    return err.decode() + out.decode()
+
+
+def test_produce_process_verify_on_kafka(cluster: tuple[Path, str], kafka_broker: str) -> None:
+    stocks, topic = cluster
+    cluster_cli("produce", "--count", "200000", "--rate", "0", "--quiet", pipeline=stocks)
+    result = cluster_cli("process", "--until-drained", pipeline=stocks)
+    assert "200,000 rows to bronze" in result.stdout
+    report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
+    assert report["ok"], report
+    # Kafka's own tools see the runner's progress: the group's offsets are the ends.
+    status = bronze_status(stocks)
+    assert status["lag"] == 0
+    ends = {p["partition"]: p["log_end"] for p in status["partitions"]}
+    assert sum(ends.values()) == 200_000
+    wait_until(
+        lambda: group_offsets(kafka_broker, f"lakeforge-{topic}", topic, 4) == ends,
+        20,
+        "the consumer group's offsets to reach the log ends",
+    )
+
+
+def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str]) -> None:
+    """1, 2, then 3 runners share the partitions; one is SIGKILLed; verify passes."""
+    stocks, _ = cluster
+    total = 1_000_000
+    producer = start(
+        "produce",
+        "--count",
+        str(total),
+        "--rate",
+        "20000",
+        "--quiet",
+        "--profile",
+        "cluster",
+        pipeline=stocks,
+    )
+    runners = [start("process", "--profile", "cluster", pipeline=stocks)]
+
+    def committed() -> int:
+        return sum(p["committed"] for p in bronze_status(stocks)["partitions"])
+
+    wait_until(lambda: committed() > 100_000, 120, "the first runner to commit 100k trades")
+    runners.append(start("process", "--profile", "cluster", pipeline=stocks))
+    time.sleep(8)
+    runners.append(start("process", "--profile", "cluster", pipeline=stocks))
+    time.sleep(8)
+    before_kill = committed()
+    runners[1].send_signal(signal.SIGKILL)
+    runners[1].wait(timeout=30)
+    assert producer.wait(timeout=300) == 0, (
+        producer.stderr.read().decode() if producer.stderr else ""
+    )
+    wait_until(lambda: committed() == total, 240, "the remaining runners to commit every trade")
+    outputs = [stop(runner) for runner in (runners[0], runners[2])]
+    assert before_kill < total, "the kill came after the end: it proved nothing"
+    for output in outputs:
+        assert "sharing partitions in consumer group" in output
+        assert "rows to bronze" in output, output
+    # The runners that were stopped cleanly each did part of the work.
+    shares = [int(o.split("committed ")[1].split(" batches")[0]) for o in outputs]
+    assert all(share > 0 for share in shares), outputs
+    report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
+    assert report["ok"], report
+    assert bronze_status(stocks)["rows"] == {"iceberg": total, "delta": total}
