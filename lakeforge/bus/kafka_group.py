@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from lakeforge.bus.group import Assignment
+from lakeforge.bus.kafka_log import kafka_logger
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class KafkaGroup:
                 "partition.assignment.strategy": "roundrobin",
                 "session.timeout.ms": SESSION_TIMEOUT_MS,
                 "heartbeat.interval.ms": SESSION_TIMEOUT_MS // 4,
+                "logger": kafka_logger(),
             }
         )
         self._consumer.subscribe(
@@ -114,7 +116,8 @@ class KafkaGroup:
     def _report(self, error: KafkaError) -> None:
         if error.code() == KafkaError._PARTITION_EOF:
             return
-        log.warning("group %s: %s", self.name, error.str())
+        # Through the quiet logger: a broker that is down reports itself at every poll.
+        kafka_logger().warning("group %s: %s", self.name, error.str())
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Fetch nothing: the runner reads through the bus, from the tables' positions.
