@@ -168,10 +168,19 @@ def describe_validation_error(
         message = problem["msg"]
         if problem["type"] == "extra_forbidden":
             message = "unknown setting (check its spelling against the documented ones)"
-        given = problem.get("input")
+        given = _masked(location, problem.get("input"))
         shown = "" if problem["type"] in ("missing", "extra_forbidden") else f" (got {given!r})"
         lines.append(f"{where}: {message}{shown}")
     return "\n  ".join(lines)
+
+
+def _masked(location: tuple[str, ...], value: Any) -> Any:
+    """``value`` with passwords replaced, so an error about a setting never shows one."""
+    if location and "password" in location[-1]:
+        return "********"
+    if isinstance(value, dict):
+        return {k: _masked((*location, str(k)), v) for k, v in value.items()}
+    return value
 
 
 def load_pipeline(

@@ -179,3 +179,11 @@ def test_the_example_cluster_profile_loads(stocks: Path) -> None:
     assert kafka_client_settings(pipeline.kafka, pipeline.directory) == {
         "security.protocol": "plaintext"
     }
+
+
+def test_an_error_about_kafka_settings_never_shows_the_password(stocks: Path) -> None:
+    write_profile(stocks, "kafka:\n  security_protocol: SASL_SSL\n  sasl_mechanism: PLAIN\n")
+    environ = {"LAKEFORGE__PROFILE": "cluster", "LAKEFORGE__KAFKA__SASL_PASSWORD": SECRET}
+    with pytest.raises(ConfigError, match="sasl_username") as caught:
+        load_pipeline(stocks, environ=environ)
+    assert SECRET not in str(caught.value) and "********" in str(caught.value)
