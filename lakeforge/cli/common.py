@@ -8,12 +8,15 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from lakeforge.spec.load import load_pipeline
 from lakeforge.spec.model import Pipeline
+
+if TYPE_CHECKING:
+    from lakeforge.codec import AvroSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,11 +60,15 @@ def json_option(command: F) -> F:
 
 def load(pipeline_dir: Path) -> Pipeline:
     """Load and fully check the pipeline (structure, schemas, keys, rules)."""
+    return load_checked(pipeline_dir)[0]
+
+
+def load_checked(pipeline_dir: Path) -> tuple[Pipeline, dict[str, AvroSchema]]:
+    """Load and fully check the pipeline; also return each topic's parsed schema."""
     from lakeforge.spec.checks import check_pipeline
 
     pipeline = load_pipeline(pipeline_dir)
-    check_pipeline(pipeline)
-    return pipeline
+    return pipeline, check_pipeline(pipeline)
 
 
 def print_json(data: Any) -> None:
