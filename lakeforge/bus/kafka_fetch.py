@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError
@@ -19,11 +20,15 @@ def read_partition(
     wanted: int,
     max_bytes: int | None,
     deadline: float,
+    no_answer: Callable[[str], Exception],
 ) -> tuple[pa.Table, int | None]:
     """Consume up to ``wanted`` messages of the one assigned partition from ``first``.
 
     Returns them and the consumer's position after them, or ``None`` when it consumed a
     message it did not return (a ``max_bytes`` cut), so the next fetch must re-assign.
+    When the deadline passes before any message came (the partition holds some below
+    ``end``), raises what ``no_answer`` makes of that, rather than return nothing: a
+    caller that fetches again at once would otherwise wait forever without a word.
     """
     offsets: list[int] = []
     stamps: list[int] = []
@@ -54,6 +59,8 @@ def read_partition(
             stamps.append(message.timestamp()[1])
             keys.append(key)
             values.append(value)
+    if not offsets and wanted > 0:
+        raise no_answer(f"no message from offset {first} arrived")
     return records_table(offsets, stamps, keys, values), expected
 
 

@@ -16,7 +16,7 @@ import pytest
 from lakeforge.lake import Warehouse
 from lakeforge.registry import EmbeddedRegistry, RegistryServer
 from tests.kafka.cluster import make_cluster_pipeline, wait_until
-from tests.kafka_broker import KafkaBroker
+from tests.kafka_broker import QUICK_RESTART, KafkaBroker
 from tests.lakeforge_cli import lakeforge, lakeforge_json, start
 
 TRADES = 100_000
@@ -24,7 +24,7 @@ TRADES = 100_000
 
 @pytest.fixture
 def own_broker() -> Iterator[KafkaBroker]:
-    broker = KafkaBroker()
+    broker = KafkaBroker(properties=QUICK_RESTART)
     broker.start()
     yield broker
     broker.stop()

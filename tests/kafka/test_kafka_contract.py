@@ -84,7 +84,7 @@ def test_a_plain_consumer_reads_what_the_bus_appends(
     consumer = Consumer({"bootstrap.servers": kafka_broker, "group.id": "interop-test"})
     try:
         consumer.assign([TopicPartition(topic, 1, first)])
-        got = []
+        got: list[tuple[int | None, bytes | None, bytes | None]] = []
         deadline = time.monotonic() + 15
         while len(got) < 3 and time.monotonic() < deadline:
             for message in consumer.consume(3 - len(got), timeout=1):
