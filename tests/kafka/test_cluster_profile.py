@@ -113,3 +113,24 @@ def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str]) -> None
     report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
     assert report["ok"], report
     assert bronze_status(stocks)["rows"] == {"iceberg": total, "delta": total}
+
+
+def test_run_streams_on_kafka_until_its_duration(cluster: tuple[Path, str]) -> None:
+    """`run --profile cluster`: the producer it starts writes to Kafka, its runner reads."""
+    stocks, _ = cluster
+    result = lakeforge(
+        "run",
+        "--profile",
+        "cluster",
+        "--duration",
+        "15",
+        "--rate",
+        "5000",
+        "--no-transform",
+        pipeline=stocks,
+    )
+    assert "(not served by run)" in result.stderr, result.stderr
+    assert "stopped cleanly" in result.stdout
+    report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
+    assert report["ok"], report
+    assert bronze_status(stocks)["rows"]["delta"] > 10_000

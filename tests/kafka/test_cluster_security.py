@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import pytest
 import yaml
 
 from lakeforge.registry import EmbeddedRegistry, RegistryServer
 from tests.kafka.cluster import make_cluster_pipeline
-from tests.kafka_broker import SaslListener
+from tests.kafka_broker import SaslListener, TlsListener
 from tests.lakeforge_cli import lakeforge, lakeforge_json
 
 
@@ -80,3 +81,32 @@ def test_a_wrong_password_is_a_clear_error(
     assert "authentication" in output.lower(), output
     assert "hint:" in output and "Traceback" not in output
     assert wrong not in output
+
+
+def test_tls_with_the_brokers_ca(stocks: Path, kafka_tls_broker: TlsListener) -> None:
+    """SSL: the client verifies the broker's certificate against the CA file it is given."""
+    registry = EmbeddedRegistry(":memory:")
+    with RegistryServer(registry) as server:
+        make_cluster_pipeline(stocks, kafka_tls_broker.bootstrap, server.url)
+        profile = stocks / "profiles" / "cluster.yaml"
+        settings = yaml.safe_load(profile.read_text())
+        settings["kafka"] |= {
+            "security_protocol": "SSL",
+            "ssl_ca_location": str(kafka_tls_broker.ca_location),
+            "request_timeout": "5s",
+        }
+        profile.write_text(yaml.safe_dump(settings))
+        lakeforge(
+            "produce", "--count", "2000", "--rate", "0", "--profile", "cluster", pipeline=stocks
+        )
+        lakeforge("process", "--until-drained", "--profile", "cluster", pipeline=stocks)
+        assert lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)["ok"]
+        # Trusting only the public CAs, the broker's certificate is refused: a clear error
+        # within the request timeout, no hang.
+        settings["kafka"]["ssl_ca_location"] = certifi.where()
+        profile.write_text(yaml.safe_dump(settings))
+        result = lakeforge("status", "--profile", "cluster", pipeline=stocks, check=False)
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        assert "certificate verify failed" in result.stderr, result.stderr
+        assert "hint:" in result.stderr, result.stderr
+    registry.close()
