@@ -28,6 +28,7 @@ from pyiceberg.table import Table
 from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
 from lakeforge.lake.base import TableInfo
 from lakeforge.lake.delta_log import DeltaLog
+from lakeforge.lake.evolve import evolve_delta, evolve_iceberg
 from lakeforge.lake.iceberg_log import (
     DELTA_LOCATION_PROPERTY,
     DELTA_VERSION_KEY,
@@ -82,12 +83,23 @@ class Warehouse:
                 f"{self._base}/iceberg/{namespace}/{table}",
                 delta_location,
             )
-        if problems := schema_differences(arrow_schema(existing.schema()), wanted):
-            raise SchemaError(
-                f"table {name} exists with another schema: " + "; ".join(problems),
-                hint="schema changes are not supported yet; use a new table name",
-            )
+        else:
+            existing = self._evolve(name, existing, wanted)
         return self._open(name, existing)
+
+    def _evolve(self, name: str, table: Table, wanted: pa.Schema) -> Table:
+        """Give both formats of ``table`` the new nullable columns of ``wanted``."""
+        location = table.properties.get(DELTA_LOCATION_PROPERTY)
+        if location is None or not DeltaLog.exists(location):
+            return table  # not a stream table, or a broken one: opening it says which
+        try:
+            evolve_delta(location, wanted)
+            evolve_iceberg(table, wanted)
+        except SchemaError as error:
+            raise SchemaError(
+                f"table {name} cannot take the new schema: {error.what}", error.hint
+            ) from None
+        return table
 
     def open_table(self, name: str) -> LakeTable:
         """Open an existing table; :class:`~lakeforge.errors.NotFoundError` if absent."""
@@ -173,7 +185,12 @@ class Warehouse:
             )
         delta = DeltaLog(iceberg.delta_location)
         stored = arrow_schema(table.schema())
-        if problems := schema_differences(stored, canonical_schema(delta.schema())):
+        delta_schema = canonical_schema(delta.schema())
+        if set(delta_schema.names) > set(stored.names):
+            # A crash between the two formats' schema changes: finish it in Iceberg.
+            evolve_iceberg(table, delta_schema)
+            stored = arrow_schema(table.schema())
+        if problems := schema_differences(stored, delta_schema):
             raise DataIntegrityError(
                 f"table {name}: the Delta and Iceberg schemas differ: " + "; ".join(problems)
             )

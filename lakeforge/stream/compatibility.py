@@ -4,9 +4,9 @@
 
 * the schema registry: could the file be registered under the topic's subject at the
   subject's compatibility level (a removed required field, a changed type: refused)?
-* the bronze table, if it exists: would its columns stay the same? The lake does not
-  change a bronze table's columns yet, so any difference is named here first, rather
-  than when the runner opens the table.
+* the bronze table, if it exists: can it take the schema? A table gains new nullable
+  columns (the runner adds them when it opens the table); any other difference is
+  named here first, rather than when the runner opens the table.
 
 Only what exists is read: a pipeline that never ran has nothing to be incompatible with.
 """
@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lakeforge.codec import AvroSchema
-from lakeforge.errors import NotFoundError
+from lakeforge.errors import NotFoundError, SchemaError
 from lakeforge.lake import Warehouse
-from lakeforge.lake.schema import canonical_schema, schema_differences
+from lakeforge.lake.evolve import added_columns
+from lakeforge.lake.schema import canonical_schema
 from lakeforge.profiles.connections import open_registry
 from lakeforge.profiles.local import local_warehouse
 from lakeforge.registry.base import SchemaRegistry, value_subject
@@ -65,11 +66,10 @@ def bronze_problems(
         except NotFoundError:
             continue
         wanted = canonical_schema(bronze_schema(schema.arrow_schema))
-        for difference in schema_differences(stored, wanted):
-            problems.append(
-                f"bronze[{spec.table}]: {difference}, in the existing table {name} "
-                "(bronze tables keep their columns: lakeforge cannot change them yet)"
-            )
+        try:
+            added_columns(stored, wanted)  # new nullable columns are added when it runs
+        except SchemaError as error:
+            problems.append(f"bronze[{spec.table}]: the existing table {name}: {error.what}")
     return problems
 
 
