@@ -7,6 +7,7 @@ consumer group; one is killed mid-stream; nothing is lost or duplicated.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -14,6 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from confluent_kafka import Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from lakeforge.registry import EmbeddedRegistry, RegistryServer
 from tests.kafka.cluster import (
@@ -134,3 +140,47 @@ def test_run_streams_on_kafka_until_its_duration(cluster: tuple[Path, str]) -> N
     report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
     assert report["ok"], report
     assert bronze_status(stocks)["rows"]["delta"] > 10_000
+
+
+def test_lakeforge_consumes_what_a_confluent_producer_wrote(
+    cluster: tuple[Path, str], kafka_broker: str
+) -> None:
+    """A plain confluent-kafka Producer with AvroSerializer, against the same registry."""
+    stocks, topic = cluster
+    lakeforge("status", "--profile", "cluster", pipeline=stocks)  # creates the topic
+    registry_url = yaml.safe_load((stocks / "profiles" / "cluster.yaml").read_text())["registry"][
+        "url"
+    ]
+    serializer = AvroSerializer(
+        SchemaRegistryClient({"url": registry_url}),
+        (stocks / "schemas" / "trade.avsc").read_text(),
+    )
+    producer = Producer({"bootstrap.servers": kafka_broker, "enable.idempotence": True})
+    symbols = ["AAPL", "MSFT", "NVDA", "AMZN"]
+    for i in range(1, 401):
+        record = {
+            "trade_id": i,
+            "symbol": symbols[i % 4],
+            "price": 100.0 + i / 100,
+            "size": 100 + i,
+            "exchange": "NASDAQ",
+            "conditions": ["@"] if i % 2 else [],
+            "tape": "C",
+            "event_time": 1_767_225_600_000_000 + i,
+        }
+        value = serializer(record, SerializationContext(topic, MessageField.VALUE))
+        producer.produce(topic, key=record["symbol"].encode(), value=value)
+    assert producer.flush(30) == 0
+    result = lakeforge("process", "--until-drained", "--profile", "cluster", pipeline=stocks)
+    assert "400 rows to bronze, 0 dead letters" in result.stdout, result.stdout
+    assert lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)["ok"]
+    rows = json.loads(
+        lakeforge(
+            "query",
+            "SELECT count(DISTINCT trade_id) AS ids, max(price) AS top FROM bronze_delta.trades",
+            "--format",
+            "json",
+            pipeline=stocks,
+        ).stdout
+    )
+    assert rows == [{"ids": 400, "top": 104.0}]
