@@ -263,9 +263,13 @@ class StreamRunner:
     ) -> None:
         self.pipeline = pipeline
         self.group = self._join(pipeline, profile)
-        self.streams = [
-            BronzeStream(pipeline, spec, profile, self.group) for spec in pipeline.bronze
-        ]
+        try:
+            self.streams = [
+                BronzeStream(pipeline, spec, profile, self.group) for spec in pipeline.bronze
+            ]
+        except BaseException:
+            self.close()  # leave the group at once: the others take the partitions
+            raise
         self.stats = RunnerStats()
         self.bus = profile.bus
         #: Where the runner reports its batches; this process's metrics unless given.
@@ -335,8 +339,9 @@ class StreamRunner:
                     try:
                         prepared = future.result()
                     except TransientError as error:
-                        # The bus is away (a broker restarting): nothing was read, so
-                        # nothing is lost; wait and read again from the same positions.
+                        # The bus or the registry is away (a broker restarting): nothing
+                        # was committed, so nothing is lost; wait, then read the same
+                        # messages again from the same positions.
                         outage.wait(error, stop)
                         pending[index] = None if stop.is_set() else ahead(stream)
                         continue
@@ -351,7 +356,7 @@ class StreamRunner:
 
 
 class _Outage:
-    """Waits out a bus that cannot be reached, saying so, with a growing pause."""
+    """Waits out a bus (or registry) that cannot be reached, saying so, pausing longer."""
 
     def __init__(self) -> None:
         self.since: float | None = None
@@ -372,5 +377,5 @@ class _Outage:
 
     def over(self) -> None:
         if self.since is not None:
-            log.warning("the bus is back after %.0fs; resuming", time.monotonic() - self.since)
+            log.warning("reading works again after %.0fs; resuming", time.monotonic() - self.since)
         self.since, self.pause = None, 0.5
