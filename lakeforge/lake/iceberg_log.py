@@ -84,6 +84,11 @@ def create_table(
         create.commit_transaction()  # returns a staged table, which cannot be refreshed
     except TableAlreadyExistsError:
         pass
+    except CommitFailedException:
+        # Runners starting together: another process created it between the catalog's
+        # check and this commit (then it loads below; anything else is re-raised).
+        if not catalog.table_exists(identifier):
+            raise
     table = catalog.load_table(identifier)
     write_version_hint(table)
     return table

@@ -16,6 +16,7 @@ this module only.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
+from sqlalchemy.exc import IntegrityError
 
 from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
 from lakeforge.lake.base import TableInfo
@@ -75,7 +77,7 @@ class Warehouse:
             # only once both formats exist. A crash in between leaves a Delta table
             # that the next call here simply opens.
             DeltaLog.create(delta_location, wanted, name)
-            self._catalog.create_namespace_if_not_exists(namespace)
+            self._create_namespace(namespace)
             existing = create_table(
                 self._catalog,
                 (namespace, table),
@@ -86,6 +88,12 @@ class Warehouse:
         else:
             existing = self._evolve(name, existing, wanted)
         return self._open(name, existing)
+
+    def _create_namespace(self, namespace: str) -> None:
+        # Runners starting together: another process may insert the namespace between
+        # pyiceberg's check and its own insert. It exists then, which is what we want.
+        with contextlib.suppress(IntegrityError):
+            self._catalog.create_namespace_if_not_exists(namespace)
 
     def _evolve(self, name: str, table: Table, wanted: pa.Schema) -> Table:
         """Give both formats of ``table`` the new nullable columns of ``wanted``."""

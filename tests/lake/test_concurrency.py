@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -73,3 +74,31 @@ def test_a_shared_writer_behind_another_keeps_the_furthest_position(tmp_path: Pa
         for table in (old_owner, new_owner):
             assert positions_of(in_order(table.read("iceberg"))) == [(0, o) for o in range(35)]
             assert in_order(table.read("iceberg")).equals(in_order(table.read("delta")))
+
+
+def _open_when_all_are_ready(root: Path, ready: threading.Barrier, errors: list[str]) -> None:
+    with Warehouse(root) as warehouse:
+        ready.wait()
+        try:
+            warehouse.table("bronze.trades", SCHEMA)
+        except Exception as error:  # reported by the test, with its type
+            errors.append(f"{type(error).__name__}: {error}")
+
+
+def test_runners_starting_together_create_one_table(tmp_path: Path) -> None:
+    """Several runners open a table that does not exist yet at the same moment."""
+    for attempt in range(4):
+        root = tmp_path / f"lake{attempt}"
+        Warehouse(root).close()  # the catalog exists; the namespace and table do not
+        ready, errors = threading.Barrier(6), []
+        threads = [
+            threading.Thread(target=_open_when_all_are_ready, args=(root, ready, errors))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        with Warehouse(root) as warehouse:
+            assert [info.name for info in warehouse.list_tables()] == ["bronze.trades"]
