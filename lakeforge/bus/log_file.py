@@ -8,6 +8,8 @@ and offsets, and this module in terms of SQLite. A partition is addressed by its
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -171,9 +173,20 @@ def translate(error: sqlite3.Error, path: Path, doing: str, busy_timeout_ms: int
             f"cannot open the bus log {path} ({error})",
             hint="check that its folder exists and is writable",
         )
-    if code == _FULL:
-        return TerminalError(f"the disk holding {path} is full while {doing}", hint="free space")
+    # SQLite says "disk I/O error" when a full disk keeps it from making its journal.
+    if code == _FULL or _no_space_left(path):
+        return TerminalError(
+            f"no space left on the device: the disk holding {path} is full while {doing}",
+            hint="free space there and run the command again; nothing half-written is visible",
+        )
     return TerminalError(f"SQLite failed on {path} while {doing}: {error}")
+
+
+def _no_space_left(path: object) -> bool:
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(str(path)))).free < 65_536
+    except OSError:
+        return False
 
 
 def bounds(db: sqlite3.Connection, where: tuple[int, int]) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from typing import Any
@@ -56,6 +57,35 @@ class LazyGroup(click.Group):
                 click.echo(f"hint: {exc.hint}", err=True)
             code = 2 if isinstance(exc, ConfigError | NotFoundError) else 1
             ctx.exit(code)
+        except Exception as exc:
+            if not disk_full(exc):
+                raise
+            click.secho(f"error: no space left on the device: {exc}", fg="red", err=True)
+            click.echo(
+                "hint: free space there and run the command again; nothing half-written is "
+                "visible (a batch that did not commit is read again)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error``, or one it came from, says the disk is full.
+
+    Each library says it its own way: ``OSError`` errno 28 (pyarrow, Python), SQLite's
+    "database or disk is full", delta-rs's "No space left on device (os error 28)".
+    """
+    seen: BaseException | None = error
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen)
+        if "No space left on device" in text or "database or disk is full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
