@@ -34,6 +34,11 @@ ERROR_KINDS = (
 )
 
 
+def byte_count(count: int) -> str:
+    """``count`` with its unit, as reasons say it: "1 byte", "8 bytes"."""
+    return f"{count} byte" if count == 1 else f"{count} bytes"
+
+
 @dataclass
 class Failures:
     """The first failure of each failed message, in the order they were found."""
@@ -158,5 +163,5 @@ class Cursors:
         self.fail(
             short,
             "truncated",
-            lambda i: f"field '{field_path}' needs {sizes[i]} bytes {self.at(i)}",
+            lambda i: f"field '{field_path}' needs {byte_count(int(sizes[i]))} {self.at(i)}",
         )

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from lakeforge.codec import varint
 from lakeforge.codec.buffers import binary_parts
-from lakeforge.codec.cursors import Bodies, Cursors, Failures
+from lakeforge.codec.cursors import Bodies, Cursors, Failures, byte_count
 from lakeforge.codec.decode_fields import read_fields
 from lakeforge.codec.resolve import IncompatibleSchemaError, Problem, Resolution, plan
 from lakeforge.codec.schema import AvroSchema
@@ -139,10 +139,11 @@ class Decoder:
         sizes = np.diff(offsets)
         starts = offsets[:-1]
         # every header at once; a message too short for one (it fails) reads another's
+        # id, but always its own first byte: its magic byte decides how it fails
         headers = np.ndarray((len(data) - 4,), dtype="V5", buffer=data, strides=(1,))
         header = headers[np.minimum(starts, len(data) - HEADER_BYTES)].view(np.uint8)
         header = header.reshape(-1, HEADER_BYTES)
-        magic = header[:, 0]
+        magic = data[np.minimum(starts, len(data) - 1)]  # an empty message fails as empty
         ids = np.ascontiguousarray(header[:, 1:]).view(">i4").ravel().astype(np.int32)
         empty = sizes == 0
         if values.null_count:
@@ -168,7 +169,10 @@ class Decoder:
             (
                 sizes < HEADER_BYTES,
                 "truncated",
-                lambda i: f"the message has {sizes[i]} bytes, the Confluent header needs 5",
+                lambda i: (
+                    f"the message has {byte_count(int(sizes[i]))}, the Confluent header needs "
+                    f"{HEADER_BYTES}"
+                ),
             ),
         ]
         bad = problems[0][0] | problems[1][0] | problems[2][0] | problems[3][0]
@@ -249,7 +253,8 @@ def _decode_slice(schema: AvroSchema, cur: Cursors) -> pa.Table:
         cur.pos != cur.end,
         "trailing_bytes",
         lambda i: (
-            f"{cur.end[i] - cur.pos[i]} bytes left after the last field '{last_field}' {cur.at(i)}"
+            f"{byte_count(int(cur.end[i] - cur.pos[i]))} left after the last field "
+            f"'{last_field}' {cur.at(i)}"
         ),
     )
     return _keep(table, cur.ok) if cur.any_failed else table

@@ -3,7 +3,9 @@
 A rule is checked against the schema when the pipeline loads, so a rule naming an
 unknown field or returning something other than a boolean fails before anything
 runs. At run time all rules of a table are evaluated in one query over the Arrow
-batch; only the failing rows ever reach Python.
+batch; only the failing rows ever reach Python. A failing row's reason names each
+rule it broke, the rule's check, and the values of the fields the check reads, as
+DuckDB saw them: "rule failed: price_is_positive (price > 0) with price = -5.0".
 """
 
 from __future__ import annotations
@@ -25,12 +27,20 @@ class RuleVerdicts:
     """Which rows passed every rule, and why each other row failed."""
 
     passed: np.ndarray
-    #: For each failed row (in row order): the names of the rules it broke.
+    #: For each failed row (in row order): the rules it broke, with the values they read.
     reasons: list[str]
 
 
 def _column_list(schema: pa.Schema) -> str:
     return ", ".join(f'"{name}"' for name in schema.names)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+#: A value longer than this is cut in a reason.
+_VALUE_CHARS = 80
 
 
 class RuleSet:
@@ -41,8 +51,10 @@ class RuleSet:
         self.schema = schema
         # DuckDB scans only the columns the rules can name: handing it wide list
         # columns that no rule reads costs more than evaluating the rules.
-        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", " ".join(r.check for r in self.rules)))
+        words = _words(" ".join(r.check for r in self.rules))
         self._columns = [name for name in schema.names if name in words]
+        # the fields each rule reads, whose values a failed row's reason shows
+        self._reads = [[n for n in schema.names if n in _words(r.check)] for r in self.rules]
         self._connection = duckdb.connect(":memory:")
         self._connection.execute("SET TimeZone = 'UTC'")
         self._query = self._bind(where)
@@ -91,14 +103,52 @@ class RuleSet:
             [col.to_numpy(zero_copy_only=False).astype(bool) for col in result.columns]
         )
         passed = np.asarray(verdicts.all(axis=1), dtype=bool)
-        failed_rows = verdicts[~passed]
-        names = [rule.name for rule in self.rules]
-        reasons = [
-            "rule failed: " + ", ".join(n for n, ok in zip(names, row, strict=True) if not ok)
-            for row in failed_rows
-        ]
+        failed = np.flatnonzero(~passed)
+        if failed.size == 0:
+            return RuleVerdicts(passed, [])
+        # per rule, only the rows that broke it, and only the fields it reads
+        broken: list[list[str]] = [[] for _ in failed]
+        for rule, reads, verdict in zip(self.rules, self._reads, verdicts[failed].T, strict=True):
+            rows = np.flatnonzero(~verdict)
+            if rows.size == 0:
+                continue
+            what = f"{rule.name} ({rule.check})"
+            seen = self._values(batch, failed[rows], reads)
+            for k, values in zip(rows.tolist(), seen, strict=True):
+                broken[k].append(f"{what} with {values}" if values else what)
+        reasons = ["rule failed: " + "; ".join(rules) for rules in broken]
         return RuleVerdicts(passed, reasons)
+
+    def _values(self, batch: pa.Table, rows: np.ndarray, names: list[str]) -> list[str]:
+        """Per row, "name = value, ..." for the fields ``names``, as DuckDB sees them."""
+        if not names:
+            return [""] * len(rows)
+        picked = batch.select(names).take(pa.array(rows, pa.int64()))
+        self._connection.register("failed", picked)
+        try:
+            casts = ", ".join(f'CAST("{name}" AS VARCHAR) AS "{name}"' for name in names)
+            texts = self._connection.execute(f"SELECT {casts} FROM failed").to_arrow_table()
+        finally:
+            self._connection.unregister("failed")
+        columns = []
+        for name in names:
+            quote = _is_string(batch.schema.field(name).type)
+            columns.append([f"{name} = {_show(t, quote)}" for t in texts[name].to_pylist()])
+        return [", ".join(values) for values in zip(*columns, strict=True)]
 
     def close(self) -> None:
         """Close the DuckDB connection."""
         self._connection.close()
+
+
+def _is_string(type_: pa.DataType) -> bool:
+    return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
+
+
+def _show(text: str | None, quote: bool) -> str:
+    """One value for a reason: NULL, a string in quotes (escaped), long ones cut."""
+    if text is None:
+        return "NULL"
+    if len(text) > _VALUE_CHARS:
+        text = text[:_VALUE_CHARS] + "..."
+    return repr(text) if quote else text

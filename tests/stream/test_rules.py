@@ -30,10 +30,41 @@ def test_verdicts_and_reasons() -> None:
     )
     assert verdicts.passed.tolist() == [True, False, False, False, False]
     assert verdicts.reasons == [
-        "rule failed: r0, r1",
-        "rule failed: r0",
-        "rule failed: r0",
-        "rule failed: r2",
+        "rule failed: r0 (isfinite(price) AND price > 0) with price = -1.0; "
+        "r1 (size > 0) with size = 0",
+        "rule failed: r0 (isfinite(price) AND price > 0) with price = nan",
+        "rule failed: r0 (isfinite(price) AND price > 0) with price = NULL",
+        "rule failed: r2 (symbol IS NOT NULL) with symbol = NULL",
+    ]
+
+
+def test_reasons_show_values_as_the_rule_saw_them() -> None:
+    schema = pa.schema([("happened", pa.timestamp("us", tz="UTC")), ("symbol", pa.string())])
+    batch = pa.table(
+        {
+            "happened": pa.array([2**63 - 1, -1, 32_503_680_000_000_000, 0], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "symbol": ["A", "it's\x00", "X" * 100, "ok"],
+        },
+        schema=schema,
+    )
+    checks = [
+        Rule(
+            name="sane",
+            check="happened > TIMESTAMPTZ '2000-01-01' AND happened < TIMESTAMPTZ '2100-01-01'",
+        ),
+        Rule(name="short", check="length(symbol) < 5"),
+        Rule(name="always", check="now() > TIMESTAMPTZ '2000-01-01'"),
+    ]
+    reasons = RuleSet(checks, schema).evaluate(batch).reasons
+    sane = f"sane ({checks[0].check}) with happened = "
+    short = f"short ({checks[1].check}) with symbol = "
+    assert reasons == [
+        f"rule failed: {sane}infinity",
+        f'rule failed: {sane}1969-12-31 23:59:59.999999+00; {short}"it\'s\\x00"',
+        f"rule failed: {sane}3000-01-01 00:00:00+00; {short}'{'X' * 80}...'",
+        f"rule failed: {sane}1970-01-01 00:00:00+00",
     ]
 
 
