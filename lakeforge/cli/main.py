@@ -58,6 +58,21 @@ class LazyGroup(click.Group):
             code = 2 if isinstance(exc, ConfigError | NotFoundError) else 1
             ctx.exit(code)
         except Exception as exc:
+            if locked(exc):
+                first_line = str(exc).splitlines()[0]
+                click.secho(
+                    f"error: a lake database stayed locked by another process past its "
+                    f"timeout ({first_line})",
+                    fg="red",
+                    err=True,
+                )
+                click.echo(
+                    "hint: another lakeforge process (or a tool with the catalog open in a "
+                    "long transaction) holds it; see `fuser <state>/warehouse/catalog.db`. "
+                    "Nothing half-written is visible; run the command again",
+                    err=True,
+                )
+                ctx.exit(1)
             if not disk_full(exc):
                 raise
             click.secho(f"error: no space left on the device: {exc}", fg="red", err=True)
@@ -69,22 +84,33 @@ class LazyGroup(click.Group):
             ctx.exit(1)
 
 
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it came from, each once."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and all(seen is not known for known in chain):
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
+def locked(error: BaseException) -> bool:
+    """Whether ``error`` says an SQLite database (the lake catalog) stayed locked."""
+    return any("database is locked" in str(seen) for seen in _chain(error))
+
+
 def disk_full(error: BaseException) -> bool:
     """Whether ``error``, or one it came from, says the disk is full.
 
     Each library says it its own way: ``OSError`` errno 28 (pyarrow, Python), SQLite's
     "database or disk is full", delta-rs's "No space left on device (os error 28)".
     """
-    seen: BaseException | None = error
-    visited: set[int] = set()
-    while seen is not None and id(seen) not in visited:
-        visited.add(id(seen))
+    for seen in _chain(error):
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         text = str(seen)
         if "No space left on device" in text or "database or disk is full" in text:
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
 
 

@@ -44,6 +44,8 @@ from lakeforge.lake.table import LakeTable
 
 #: The catalog name in the SQL catalog's rows; Trino and Flink must use the same one.
 CATALOG_NAME = "lakeforge"
+#: How long a catalog call waits for another process's transaction on the catalog.
+CATALOG_TIMEOUT_S = 30.0
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -54,13 +56,14 @@ class Warehouse:
     every commit is optimistic in both formats.
     """
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, catalog_timeout_s: float = CATALOG_TIMEOUT_S) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._base = str(self.root)
-        self._catalog = SqlCatalog(
-            CATALOG_NAME, uri=f"sqlite:///{self.root / 'catalog.db'}", warehouse=self._base
-        )
+        # SQLite's busy handler retries, backing off, while another process holds the
+        # catalog; past the timeout the call fails with "database is locked".
+        uri = f"sqlite:///{self.root / 'catalog.db'}?timeout={catalog_timeout_s:g}"
+        self._catalog = SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._base)
 
     def table(self, name: str, schema: pa.Schema) -> LakeTable:
         """Open table ``name`` (``namespace.table``), creating it with ``schema`` if absent.
