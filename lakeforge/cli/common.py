@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lakeforge.spec.load import load_pipeline
-from lakeforge.spec.model import Pipeline
+from lakeforge.spec.model import Pipeline, parse_duration_ms
 
 if TYPE_CHECKING:
     from lakeforge.codec import AvroSchema
@@ -93,6 +93,19 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
     return stop
+
+
+def every_seconds(_ctx: click.Context, _param: click.Parameter, value: str | None) -> float | None:
+    """Click callback: a duration option such as ``--every 10s`` in seconds, more than 0."""
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration_ms(value) / 1000
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than 0, e.g. 10s")
+    return seconds
 
 
 def rate(count: float, seconds: float) -> str:

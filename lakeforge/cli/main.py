@@ -19,6 +19,7 @@ COMMANDS = {
     "publish": "lakeforge.cli.publish:publish",
     "process": "lakeforge.cli.process:process",
     "transform": "lakeforge.cli.transform:transform",
+    "maintain": "lakeforge.cli.maintain:maintain",
     "query": "lakeforge.cli.query:query",
     "dashboard": "lakeforge.cli.dashboard:dashboard",
     "run": "lakeforge.cli.run:run",

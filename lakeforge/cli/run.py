@@ -41,6 +41,17 @@ def start_transforms(pipeline_dir: Path, every_seconds: float) -> subprocess.Pop
     return subprocess.Popen(command, start_new_session=True)
 
 
+def start_maintenance(pipeline_dir: Path, every_seconds: float) -> subprocess.Popen[bytes]:
+    """Start ``lakeforge maintain --every`` in a process of its own.
+
+    Compaction reads and writes whole files: out of the runner's process, it takes
+    neither its memory nor its commit loop's time.
+    """
+    command = [sys.executable, "-m", "lakeforge.cli.main", "maintain", "--quiet"]
+    command += ["--pipeline", str(pipeline_dir), "--every", f"{every_seconds}s"]
+    return subprocess.Popen(command, start_new_session=True)
+
+
 def start_dashboard(pipeline_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """Start ``lakeforge dashboard`` (Superset) in a process of its own.
 
@@ -59,6 +70,11 @@ def start_dashboard(pipeline_dir: Path, port: int) -> subprocess.Popen[bytes]:
 @click.option("--no-produce", is_flag=True, help="Only process what arrives on the log.")
 @click.option(
     "--no-transform", is_flag=True, help="Do not run the dbt transforms on their schedule."
+)
+@click.option(
+    "--no-maintain",
+    is_flag=True,
+    help="Do not compact and vacuum the tables on maintain.schedule (lakeforge maintain).",
 )
 @click.option(
     "--dashboard",
@@ -85,6 +101,7 @@ def run(
     rate_: float | None,
     no_produce: bool,
     no_transform: bool,
+    no_maintain: bool,
     with_dashboard: bool,
     dashboard_port: int,
     registry_port: int | None,
@@ -92,7 +109,8 @@ def run(
 ) -> None:
     """Produce, process, transform and serve the schema registry until Ctrl-C or --duration.
 
-    Transforms run every transform.schedule (pipeline.yaml) in a process of their own.
+    Transforms run every transform.schedule (pipeline.yaml) in a process of their own,
+    and so does table upkeep (lakeforge maintain) every maintain.schedule.
     """
     pipeline = load(pipeline_dir)
     if with_dashboard:
@@ -126,6 +144,9 @@ def run(
         transforms = None
         if schedule > 0 and not no_transform:
             transforms = start_transforms(pipeline_dir, schedule / 1000)
+        upkeep = None
+        if pipeline.maintain.schedule > 0 and not no_maintain:
+            upkeep = start_maintenance(pipeline_dir, pipeline.maintain.schedule / 1000)
         dashboard = start_dashboard(pipeline_dir, dashboard_port) if with_dashboard else None
         timer = threading.Timer(duration, stop.set) if duration is not None else None
         if timer:
@@ -145,7 +166,7 @@ def run(
         finally:
             if timer:
                 timer.cancel()
-            for child in (producer, transforms, dashboard):
+            for child in (producer, transforms, upkeep, dashboard):
                 if child is not None:
                     stop_process(child, timeout=60)
             if server is not None:

@@ -9,26 +9,20 @@ from typing import TYPE_CHECKING
 
 import click
 
-from lakeforge.cli.common import json_option, load, pipeline_option, print_json, stop_on_signals
+from lakeforge.cli.common import (
+    every_seconds,
+    json_option,
+    load,
+    pipeline_option,
+    print_json,
+    stop_on_signals,
+)
 from lakeforge.errors import LakeforgeError
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
-from lakeforge.spec.model import parse_duration_ms
 
 if TYPE_CHECKING:  # the transform package imports dbt: seconds, not for --help
     from lakeforge.transform.report import TransformReport
-
-
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration_ms(value) / 1000
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-    if seconds <= 0:
-        raise click.BadParameter("must be more than 0, e.g. 10s")
-    return seconds
 
 
 @click.command()
@@ -41,7 +35,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--every",
     metavar="DURATION",
-    callback=_duration,
+    callback=every_seconds,
     help="Transform again every DURATION (e.g. 10s) until Ctrl-C; a failed run is "
     "reported and the next one still runs.",
 )

@@ -42,6 +42,16 @@ class CommitResult:
 
 
 @dataclass(frozen=True)
+class VacuumResult:
+    """What one :meth:`LakeTable.vacuum` deleted."""
+
+    data_files: int
+    #: Iceberg manifests and manifest lists no kept snapshot needs.
+    metadata_files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class TableStats:
     """A table's size and last commit, read from metadata only (no data file is opened)."""
 

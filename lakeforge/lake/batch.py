@@ -2,8 +2,10 @@
 
 One commit = one *batch*: a sequence number (1, 2, 3, ... per table), the full map of
 source positions after it (partition -> next offset), the data files it added and the
-caller's properties. The same flat string map goes into Delta's commit info and into
-Iceberg's snapshot summary, so either log alone tells what was consumed.
+caller's properties. A compaction is a batch too: it adds one file holding the rows of
+the files it *removes*, and leaves the positions as they were. The same flat string
+map goes into Delta's commit info and into Iceberg's snapshot summary, so either log
+alone tells what was consumed.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from lakeforge.lake.base import OFFSET_COLUMN, PARTITION_COLUMN, PositionsError
 SEQUENCE_KEY = "lakeforge.sequence"
 POSITIONS_KEY = "lakeforge.positions"
 FILES_KEY = "lakeforge.files"
+REMOVED_KEY = "lakeforge.removed"
 #: Which keys of the stored map are the caller's properties.
 PROPERTY_NAMES_KEY = "lakeforge.properties"
-RESERVED_KEYS = frozenset({SEQUENCE_KEY, POSITIONS_KEY, FILES_KEY, PROPERTY_NAMES_KEY})
+RESERVED_KEYS = frozenset({SEQUENCE_KEY, POSITIONS_KEY, FILES_KEY, REMOVED_KEY, PROPERTY_NAMES_KEY})
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,22 @@ class BatchRecord:
     positions: dict[int, int]
     files: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
+    #: Data files this batch takes out of the table (a compaction); their rows are in
+    #: ``files``.
+    removed: tuple[str, ...] = ()
 
     def to_properties(self) -> dict[str, str]:
         """The flat string map written to Delta commit info and Iceberg summaries."""
-        return {
+        stored = {
             **self.properties,
             SEQUENCE_KEY: str(self.sequence),
             POSITIONS_KEY: encode_positions(self.positions),
             FILES_KEY: json.dumps(list(self.files)),
             PROPERTY_NAMES_KEY: json.dumps(sorted(self.properties)),
         }
+        if self.removed:
+            stored[REMOVED_KEY] = json.dumps(list(self.removed))
+        return stored
 
     @classmethod
     def from_properties(cls, stored: Mapping[str, Any]) -> BatchRecord | None:
@@ -57,6 +66,7 @@ class BatchRecord:
             positions=decode_positions(stored.get(POSITIONS_KEY, "{}")),
             files=tuple(json.loads(stored.get(FILES_KEY, "[]"))),
             properties={n: str(stored[n]) for n in names if n in stored},
+            removed=tuple(json.loads(stored.get(REMOVED_KEY, "[]"))),
         )
 
 

@@ -9,6 +9,8 @@ reconciliation needs to replay a batch into Iceberg.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -32,6 +34,16 @@ CHECKPOINT_INTERVAL = 20
 #: and stayed at 8 ms when old ones were cleaned up. Delta's default of 30 days would keep
 #: 2.6M files at one commit a second. The cost: Delta time travel reaches back one hour.
 LOG_RETENTION = "interval 1 hours"
+
+
+@dataclass(frozen=True)
+class LiveFile:
+    """A data file the table's newest version holds, as its add action describes it."""
+
+    #: Relative to the table root.
+    path: str
+    size: int
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -117,8 +129,13 @@ class DeltaLog:
                 )
             limit *= 4
 
-    def commit(self, record: BatchRecord, files: list[WrittenFile]) -> int:
+    def commit(
+        self, record: BatchRecord, files: list[WrittenFile], removed: Sequence[LiveFile] = ()
+    ) -> int:
         """Commit one batch on top of the batch :meth:`last_batch` last saw; return its version.
+
+        A batch that removes files (a compaction) changes no data: its add and remove
+        actions say so (``dataChange: false``), so Delta's streaming readers skip it.
 
         Raises :class:`CommitConflictError` when another writer committed first: either
         seen here (the sequence does not follow) or by Delta's own check that no commit
@@ -127,13 +144,21 @@ class DeltaLog:
         stored = self._last.record.sequence if self._last else 0
         # Delta keeps whatever app-transaction version comes last (5 then 3 leaves 3),
         # so the order is enforced here (a trap from the notes).
-        if record.sequence != stored + 1:
+        # The handle is what delta-rs checks concurrent commits against: if anything
+        # reloaded it past that batch (another writer committed meanwhile), its app
+        # transaction shows it, and Delta's own check would not.
+        loaded = self._table.transaction_version(APP_ID) or 0
+        if record.sequence != stored + 1 or loaded != stored:
             raise CommitConflictError(
-                f"Delta table {self.uri}: batch {record.sequence} does not follow batch {stored}"
+                f"Delta table {self.uri}: batch {record.sequence} does not follow batch "
+                f"{max(stored, loaded)}"
             )
+        changes_data = not record.removed
+        now_ms = int(time.time() * 1000)
         actions: list[AddAction | RemoveAction] = [
-            AddAction(f.path, f.size, {}, f.modified_ms, True, f.delta_stats) for f in files
+            AddAction(f.path, f.size, {}, f.modified_ms, changes_data, f.delta_stats) for f in files
         ]
+        actions += [RemoveAction(f.path, False, now_ms, f.size) for f in removed]
         properties = CommitProperties(
             custom_metadata=record.to_properties(),
             app_transactions=[Transaction(APP_ID, record.sequence)],
@@ -166,6 +191,43 @@ class DeltaLog:
         of the batches it lacks.
         """
         self._table.cleanup_metadata()
+
+    def live_files(self, reload: bool = True) -> list[LiveFile]:
+        """The data files of the newest version, in the order their batches added them.
+
+        ``reload=False``: of the version :meth:`last_batch` loaded, so both describe
+        the same state (what a compaction must commit on top of).
+        """
+        if reload:
+            self._table.update_incremental()
+        actions = pa.table(self._table.get_add_actions(flatten=True))
+        if actions.num_rows == 0:
+            return []
+        paths = actions.column("path").to_pylist()
+        sizes = actions.column("size_bytes").to_pylist()
+        rows = actions.column("num_records").fill_null(-1).to_pylist()
+        # File names start with the zero-padded sequence of the batch that wrote them.
+        return sorted(
+            (LiveFile(p, int(s), int(r)) for p, s, r in zip(paths, sizes, rows, strict=True)),
+            key=lambda f: f.path,
+        )
+
+    def unreferenced_files(self, retain_hours: int) -> list[str]:
+        """Files under the root no version within ``retain_hours`` needs (nothing deleted).
+
+        Delta's own rule, from its full vacuum: files removed more than ``retain_hours``
+        ago, and files no commit references that are older than that (a batch that
+        crashed before its commit, or one being written right now, which is younger).
+        """
+        self._table.update_incremental()
+        return sorted(
+            self._table.vacuum(
+                retention_hours=retain_hours,
+                dry_run=True,
+                enforce_retention_duration=False,
+                full=True,
+            )
+        )
 
     def rows(self) -> int:
         """Rows in the table, summed from the add actions' statistics (no data file read)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +26,7 @@ from pyiceberg.io.pyarrow import (
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
@@ -193,23 +194,38 @@ class IcebergLog:
             **statistics.to_serialized_dict(),
         )
 
-    def commit(self, record: BatchRecord, files: list[DataFile], delta_version: int) -> int:
+    def commit(
+        self,
+        record: BatchRecord,
+        files: list[DataFile],
+        delta_version: int,
+        removed: Sequence[DataFile] = (),
+    ) -> int:
         """Append one batch on top of the snapshot last loaded; return the new snapshot id.
 
         The append asserts that the head has not moved since (the catalog compares
-        metadata locations), so batches land in sequence order. Raises
-        :class:`CommitConflictError` when another process moved the head first.
+        metadata locations), so batches land in sequence order. A batch that removes
+        files (a compaction) is an overwrite snapshot instead: its new file holds the
+        removed files' rows. Raises :class:`CommitConflictError` when another process
+        moved the head first.
         """
         summary = {**record.to_properties(), DELTA_VERSION_KEY: str(delta_version)}
         try:
             with self.table.transaction() as transaction:
-                # No duplicate check (the notes: add_files' check grows with history);
-                # the batch sequence already makes the commit idempotent. A merge
-                # append, so that manifests do not pile up one per commit.
                 snapshot = transaction.update_snapshot(snapshot_properties=summary)
-                with snapshot.merge_append() as append:
-                    for data_file in files:
-                        append.append_data_file(data_file)
+                if removed:
+                    with snapshot.overwrite() as overwrite:
+                        for data_file in removed:
+                            overwrite.delete_data_file(data_file)
+                        for data_file in files:
+                            overwrite.append_data_file(data_file)
+                else:
+                    # No duplicate check (the notes: add_files' check grows with
+                    # history); the batch sequence already makes the commit idempotent.
+                    # A merge append, so that manifests do not pile up one per commit.
+                    with snapshot.merge_append() as append:
+                        for data_file in files:
+                            append.append_data_file(data_file)
                 if (cutoff := self._expiry_cutoff()) is not None:
                     ExpireSnapshots(transaction).older_than(cutoff).commit()
         except CommitFailedException as e:
@@ -220,6 +236,59 @@ class IcebergLog:
         current = self.table.current_snapshot()
         assert current is not None  # the append just made one
         return int(current.snapshot_id)
+
+    def live_files(self, uris: Collection[str]) -> list[DataFile]:
+        """The current snapshot's entries for the data files at ``uris`` (a compaction's).
+
+        Raises :class:`DataIntegrityError` if one is not in the table.
+        """
+        snapshot = self.table.current_snapshot()
+        found: dict[str, DataFile] = {}
+        wanted = set(uris)
+        if snapshot is not None:
+            for manifest in snapshot.manifests(self.table.io):
+                for entry in manifest.fetch_manifest_entry(self.table.io, discard_deleted=True):
+                    if entry.data_file.file_path in wanted:
+                        found[entry.data_file.file_path] = entry.data_file
+        if missing := sorted(wanted - set(found)):
+            raise DataIntegrityError(
+                f"Iceberg table {self.table.name()}: files to compact are not in the "
+                f"current snapshot: {', '.join(missing[:3])}",
+                hint="compare both formats with `lakeforge verify`",
+            )
+        return [found[uri] for uri in uris]
+
+    def referenced(self, metadata: Iterable[TableMetadata] = ()) -> set[str]:
+        """Every data, manifest and manifest-list file a kept snapshot needs.
+
+        That is, of the snapshots in this table's metadata and of ``metadata`` (copies
+        readers pinned). Reads each manifest list and manifest once.
+        """
+        io = self.table.io
+        self.table.refresh()
+        needed: set[str] = set()
+        for state in (self.table.metadata, *metadata):
+            for snapshot in state.snapshots:
+                if snapshot.manifest_list in needed:
+                    continue
+                needed.add(snapshot.manifest_list)
+                for manifest in snapshot.manifests(io):
+                    if manifest.manifest_path in needed:
+                        continue
+                    needed.add(manifest.manifest_path)
+                    for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
+                        needed.add(entry.data_file.file_path)
+        return needed
+
+    def metadata_files(self) -> list[Path]:
+        """The manifest and manifest-list files in a local table's metadata folder.
+
+        Object stores: none for now (their lifecycle rules can expire old metadata).
+        """
+        location = urlparse(self.table.metadata_location)
+        if location.scheme not in ("", "file"):
+            return []
+        return sorted(Path(location.path).parent.glob("*.avro"))
 
     def _expiry_cutoff(self) -> datetime | None:
         """Before when snapshots leave the metadata, once SNAPSHOTS_KEPT are exceeded.

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,8 +62,7 @@ class TableFiles:
 
     def write(self, rows: pa.Table, sequence: int) -> WrittenFile:
         """Write ``rows`` (already in the file schema) as one new Parquet file."""
-        path = f"data/{sequence:010d}-{uuid.uuid4().hex}.parquet"
-        self._fs.create_dir(f"{self._root}/data", recursive=True)
+        path = self._new_path(sequence)
         footers: list[pq.FileMetaData] = []
         pq.write_table(
             rows,
@@ -75,9 +75,54 @@ class TableFiles:
         )
         size, modified_ms = self.stat(path)
         footer = footers[0]
+        stats = delta_stats(rows.schema, rows.num_rows, ColumnFacts.of(rows), footer)
+        return WrittenFile(path, size, modified_ms, rows.num_rows, footer, stats)
+
+    def rewrite(
+        self, paths: Sequence[str], conform: Callable[[pa.Table], pa.Table], sequence: int
+    ) -> WrittenFile:
+        """Write the rows of the files at ``paths``, in order, as one new Parquet file.
+
+        One input file is in memory at a time. ``conform`` casts each to the table's
+        current file schema (a file from before a schema change lacks new columns).
+        """
+        path = self._new_path(sequence)
+        facts = ColumnFacts()
+        rows = 0
+        writer: pq.ParquetWriter | None = None
+        try:
+            for source in paths:
+                table = conform(pq.read_table(f"{self._root}/{source}", filesystem=self._fs))
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        f"{self._root}/{path}",
+                        table.schema,
+                        filesystem=self._fs,
+                        compression=COMPRESSION,
+                        compression_level=COMPRESSION_LEVEL,
+                        dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+                    )
+                writer.write_table(table)
+                facts.add(table)
+                rows += table.num_rows
+                schema = table.schema
+        except BaseException:
+            if writer is not None:
+                writer.close()
+                self.delete(path)
+            raise
+        if writer is None:
+            raise ValueError("nothing to rewrite: no files given")
+        writer.close()
+        size, modified_ms = self.stat(path)
+        footer = self.footer(path)
         return WrittenFile(
-            path, size, modified_ms, rows.num_rows, footer, delta_stats(rows, footer)
+            path, size, modified_ms, rows, footer, delta_stats(schema, rows, facts, footer)
         )
+
+    def _new_path(self, sequence: int) -> str:
+        self._fs.create_dir(f"{self._root}/data", recursive=True)
+        return f"data/{sequence:010d}-{uuid.uuid4().hex}.parquet"
 
     def stat(self, path: str) -> tuple[int, int]:
         """Size and modification time (ms) of a data file.
@@ -101,8 +146,35 @@ class TableFiles:
         self._fs.delete_file(f"{self._root}/{path}")
 
 
-def delta_stats(rows: pa.Table, footer: pq.FileMetaData) -> str:
-    """Delta statistics for a file holding ``rows``, from the footer the writer just made.
+@dataclass
+class ColumnFacts:
+    """What Delta's statistics need beyond the footer: nulls, and non-finite floats."""
+
+    nulls: dict[str, int] = field(default_factory=dict)
+    #: Float columns holding a NaN or an infinity somewhere.
+    not_finite: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, rows: pa.Table) -> ColumnFacts:
+        """The facts of one table of rows."""
+        facts = cls()
+        facts.add(rows)
+        return facts
+
+    def add(self, rows: pa.Table) -> None:
+        """Count ``rows`` in too (a file written in several parts)."""
+        for f, column in zip(rows.schema, rows.columns, strict=True):
+            if pa.types.is_nested(f.type):
+                continue
+            self.nulls[f.name] = self.nulls.get(f.name, 0) + column.null_count
+            if pa.types.is_floating(f.type) and not pc.all(pc.is_finite(column)).as_py():
+                self.not_finite.add(f.name)
+
+
+def delta_stats(
+    schema: pa.Schema, num_rows: int, facts: ColumnFacts, footer: pq.FileMetaData
+) -> str:
+    """Delta statistics for a file of ``num_rows`` rows, from the footer the writer made.
 
     The Parquet writer already computed each column's minimum and maximum; reading them
     from the footer costs nothing, where Arrow's ``min_max`` over strings took several
@@ -113,11 +185,11 @@ def delta_stats(rows: pa.Table, footer: pq.FileMetaData) -> str:
     minimum: dict[str, Any] = {}
     maximum: dict[str, Any] = {}
     nulls: dict[str, int] = {}
-    for f, column in zip(rows.schema, rows.columns, strict=True):
+    for f in schema:
         if pa.types.is_nested(f.type):
             continue
-        nulls[f.name] = column.null_count
-        if pa.types.is_floating(f.type) and not pc.all(pc.is_finite(column)).as_py():
+        nulls[f.name] = facts.nulls.get(f.name, 0)
+        if f.name in facts.not_finite:
             continue  # NaN orders differently across engines, and JSON has no infinity
         bounds = _footer_bounds(footer, leaf[f.name])
         if bounds is None:
@@ -130,7 +202,7 @@ def delta_stats(rows: pa.Table, footer: pq.FileMetaData) -> str:
             minimum[f.name] = low
         if high is not None:
             maximum[f.name] = high
-    stats = {"numRecords": rows.num_rows, "minValues": minimum, "maxValues": maximum}
+    stats = {"numRecords": num_rows, "minValues": minimum, "maxValues": maximum}
     return json.dumps({**stats, "nullCount": nulls}, ensure_ascii=False)
 
 

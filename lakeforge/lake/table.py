@@ -4,10 +4,12 @@ There is no atomic commit across two logs, so the order is fixed: the data file 
 written, Delta (the leader) commits it, then Iceberg does. A crash in between leaves
 Iceberg one or more batches behind; opening the table replays them from Delta's commit
 info. A crash before the Delta commit leaves an *orphan* data file that no log
-references: harmless, it is never read. Deleting orphans after a grace period is left
-to a future ``lakeforge maintain``.
+references: harmless, it is never read; :meth:`LakeTable.vacuum` deletes it after the
+retention period.
 
-Unpartitioned tables only for now: one data file per batch.
+Unpartitioned tables only for now: one data file per batch, until
+:meth:`LakeTable.compact` rewrites consecutive small files into one, as a batch of its
+own that changes no position.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import os
 import random
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
+from pyiceberg.table import StaticTable
 
 from lakeforge.errors import ConfigError, DataIntegrityError
-from lakeforge.lake.base import CommitConflictError, CommitResult, TableStats
+from lakeforge.lake.base import CommitConflictError, CommitResult, TableStats, VacuumResult
 from lakeforge.lake.batch import (
     BatchRecord,
     check_positions,
@@ -33,7 +37,7 @@ from lakeforge.lake.batch import (
     drop_stored_rows,
     merge_positions,
 )
-from lakeforge.lake.delta_log import CHECKPOINT_INTERVAL, DeltaBatch, DeltaLog
+from lakeforge.lake.delta_log import CHECKPOINT_INTERVAL, DeltaBatch, DeltaLog, LiveFile
 from lakeforge.lake.iceberg_log import IcebergLog, summary_of
 from lakeforge.lake.parquet import TableFiles, WrittenFile
 from lakeforge.lake.schema import arrow_schema, conform_rows, file_schema
@@ -46,6 +50,8 @@ COMMIT_ATTEMPTS = 2
 #: Runners sharing a table meet each other often: they retry longer, with jittered backoff.
 SHARED_COMMIT_ATTEMPTS = 30
 SHARED_BACKOFF_MAX_S = 0.5
+#: The commit property that marks a compaction (its value: how many files it merged).
+COMPACTION_PROPERTY = "lakeforge.compacted_files"
 #: Catching Iceberg up only races other processes doing the same; a few rounds settle it.
 ICEBERG_ATTEMPTS = 10
 
@@ -178,6 +184,119 @@ class LakeTable:
             iceberg_ms=(iceberg_done - delta_done) * 1000,
         )
 
+    def compact(self, paths: Sequence[str]) -> CommitResult | None:
+        """Rewrite the data files at ``paths`` (relative, in order) as one, in both formats.
+
+        The new file holds exactly their rows; the commit is a batch of its own with the
+        stored positions unchanged, so exactly once holds, and readers of earlier
+        versions keep reading the old files until :meth:`vacuum` deletes them (after
+        the retention period). Runners may commit meanwhile: a conflict is retried on
+        top of their batches. Returns ``None`` when another process compacted one of
+        the files first (nothing is stored then).
+        """
+        if len(paths) < 2:
+            raise ValueError("compacting needs at least two files")
+        live = {f.path: f for f in self._delta.live_files()}
+        if any(p not in live for p in paths):
+            return None
+        first = int(paths[0].split("/")[-1].split("-")[0])  # keeps files in batch order
+        started = time.perf_counter()
+        written = self._files.rewrite(paths, self._conform_stored, first)
+        wrote = time.perf_counter()
+        expected = sum(live[p].rows for p in paths)
+        if written.rows != expected:
+            self._files.delete(written.path)
+            raise DataIntegrityError(
+                f"table {self.name}: compacting {len(paths)} files read {written.rows} rows, "
+                f"their add actions say {expected}; nothing was committed",
+                hint="compare both formats with `lakeforge verify`",
+            )
+        for attempt in range(SHARED_COMMIT_ATTEMPTS):
+            last = self._delta.last_batch()
+            live = {f.path: f for f in self._delta.live_files(reload=False)}
+            if last is None or any(p not in live for p in paths):
+                self._files.delete(written.path)
+                return None
+            sequence = last.record.sequence + 1
+            record = BatchRecord(
+                sequence,
+                dict(last.record.positions),
+                (written.path,),
+                {COMPACTION_PROPERTY: str(len(paths))},
+                removed=tuple(paths),
+            )
+            try:
+                version = self._delta.commit(record, [written], [live[p] for p in paths])
+                break
+            except CommitConflictError:
+                if attempt + 1 == SHARED_COMMIT_ATTEMPTS:
+                    self._files.delete(written.path)
+                    raise
+                time.sleep(random.uniform(0, min(SHARED_BACKOFF_MAX_S, 0.01 * 2**attempt)))
+        delta_done = time.perf_counter()
+        _crash_point("compact-delta")
+        known = {sequence: [self._data_file(written)]}
+        snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
+        return CommitResult(
+            rows=written.rows,
+            files=record.files,
+            sequence=sequence,
+            delta_version=version,
+            iceberg_snapshot_id=snapshot_id,
+            positions=dict(record.positions),
+            parquet_ms=(wrote - started) * 1000,
+            delta_ms=(delta_done - wrote) * 1000,
+            iceberg_ms=(time.perf_counter() - delta_done) * 1000,
+        )
+
+    def clean_up_log(self) -> None:
+        """Delete Delta commit files past the log retention, once Iceberg holds every batch."""
+        last = self._delta.last_batch()
+        if last is not None:
+            self._catch_up_iceberg(last, {})
+            self._delta.clean_up()
+
+    def live_files(self) -> list[LiveFile]:
+        """The data files the table holds now, in batch order (relative paths, sizes)."""
+        return self._delta.live_files()
+
+    def vacuum(self, retain_hours: int, pinned: Iterable[Path] = ()) -> VacuumResult:
+        """Delete the files no reader within ``retain_hours`` can need.
+
+        Data files: those Delta's own rule lets go (removed, or never committed, more
+        than ``retain_hours`` ago) that no Iceberg snapshot still in the metadata, nor
+        any metadata file in ``pinned`` (copies readers hold, such as a transform's),
+        references. Iceberg manifests and manifest lists: those no such snapshot needs,
+        last written more than ``retain_hours`` ago.
+        """
+        pinned_metadata = [StaticTable.from_metadata(str(p)).metadata for p in pinned]
+        candidates = [
+            p for p in self._delta.unreferenced_files(retain_hours) if p.startswith("data/")
+        ]
+        needed = self._iceberg.referenced(pinned_metadata)
+        data = [p for p in candidates if self._files.uri(p) not in needed]
+        freed = 0
+        for path in data:
+            freed += self._files.stat(path)[0]
+            self._files.delete(path)
+        cutoff = time.time() - retain_hours * 3600
+        metadata = [
+            f
+            for f in self._iceberg.metadata_files()
+            if str(f) not in needed and f.stat().st_mtime < cutoff
+        ]
+        for f in metadata:
+            freed += f.stat().st_size
+            f.unlink(missing_ok=True)
+        return VacuumResult(data_files=len(data), metadata_files=len(metadata), bytes=freed)
+
+    def _conform_stored(self, rows: pa.Table) -> pa.Table:
+        """A stored file's rows in the current file schema (older files lack new columns)."""
+        for f in self.schema:
+            if f.name not in rows.column_names:
+                rows = rows.append_column(f.name, pa.nulls(rows.num_rows, f.type))
+        return conform_rows(rows.select(self.schema.names), self.schema, self._file_schema)
+
     def _data_file(self, written: WrittenFile) -> DataFile:
         return self._iceberg.data_file(self._files.uri(written.path), written.footer, written.size)
 
@@ -203,7 +322,12 @@ class LakeTable:
                     files = known.get(batch.record.sequence)
                     if files is None:
                         files = [self._replayed_file(path) for path in batch.record.files]
-                    snapshot_id = self._iceberg.commit(batch.record, files, batch.version)
+                    removed = (
+                        self._iceberg.live_files([self._files.uri(p) for p in batch.record.removed])
+                        if batch.record.removed
+                        else []
+                    )
+                    snapshot_id = self._iceberg.commit(batch.record, files, batch.version, removed)
                 return snapshot_id
             except CommitConflictError:
                 continue  # another process moved Iceberg: look again at what it holds

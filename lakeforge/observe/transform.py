@@ -54,7 +54,7 @@ def observe_gold_freshness(
 
 def last_run_path(pipeline: Pipeline) -> Path:
     """Where the transform code saves the report of its last run."""
-    return pipeline.state_path / "transform" / "last_run.json"
+    return pipeline.transform_state_path / "last_run.json"
 
 
 _REQUIRED: dict[str, tuple[type, ...]] = {

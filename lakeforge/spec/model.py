@@ -219,6 +219,20 @@ class Transform(_Spec):
     freshness_column: str = "event_time"
 
 
+class Maintain(_Spec):
+    """Upkeep of the stream's tables: compaction, snapshot expiry and vacuum."""
+
+    #: How often ``lakeforge run`` maintains the tables while streaming; 0 turns that off.
+    schedule: DurationMs = 600_000
+    #: Compaction merges consecutive files smaller than half of this into files of about
+    #: this size. One file per micro-batch otherwise: 216,000 files a day at 400 ms.
+    target_file_mb: int = Field(default=256, ge=1, le=16_384)
+    #: Files a reader may still need are kept this long after they leave the table. At
+    #: least one hour: a file being written by a runner belongs to no commit yet, and
+    #: must not look abandoned (Delta's rule for such files is their age).
+    retain_hours: int = Field(default=1, ge=1, le=24 * 365)
+
+
 class Pipeline(_Spec):
     """A whole pipeline as ``pipeline.yaml`` describes it."""
 
@@ -231,6 +245,8 @@ class Pipeline(_Spec):
     registry: Registry = Registry()
     #: Silver and gold; ``None`` for a pipeline that stops at bronze.
     transform: Transform | None = None
+    #: Compaction, snapshot expiry and vacuum (``lakeforge maintain``).
+    maintain: Maintain = Maintain()
     #: Where it runs: ``local`` (embedded log and registry) or ``cluster`` (Kafka and a
     #: registry by URL). Chosen with ``--profile`` or ``LAKEFORGE__PROFILE`` too.
     profile: Literal["local", "cluster"] = "local"
@@ -259,6 +275,19 @@ class Pipeline(_Spec):
         if self.transform is None:
             return None
         return (self.directory / self.transform.project).resolve()
+
+    @property
+    def transform_state_path(self) -> Path:
+        """What lakeforge and dbt write for transforms."""
+        return self.state_path / "transform"
+
+    @property
+    def pinned_path(self) -> Path:
+        """Where transforms keep the Iceberg metadata of the bronze state they read.
+
+        Vacuum keeps every file these copies name.
+        """
+        return self.transform_state_path / "pinned"
 
     def schema_path(self, topic: Topic) -> Path:
         """The schema file of ``topic``, resolved."""

@@ -76,7 +76,7 @@ def transform_paths(pipeline: Pipeline) -> TransformPaths:
             f"transform.project: no dbt_project.yml in {project}",
             hint="point transform.project at a dbt project folder",
         )
-    return TransformPaths(project=project, state=pipeline.state_path / "transform")
+    return TransformPaths(project=project, state=pipeline.transform_state_path)
 
 
 def write_profile(paths: TransformPaths, threads: int) -> Path:

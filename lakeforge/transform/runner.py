@@ -129,7 +129,7 @@ class Transformer:
         )
 
     def _pin_bronze(self, warehouse: Warehouse) -> None:
-        views = pinned_bronze_views(self.pipeline, warehouse, self.paths.state / "pinned")
+        views = pinned_bronze_views(self.pipeline, warehouse, self.pipeline.pinned_path)
         connection = duckdb.connect(str(self.paths.database))
         try:
             load_lake_extensions(connection)

@@ -5,6 +5,8 @@ LAKEFORGE_LAKE_CRASH_AFTER to be killed mid-commit); ``runner <root> <table> <en
 <batch> <start_at>`` behaves as a stream runner would, from the time ``start_at`` on:
 read the stored position, commit the next ``batch`` offsets, until ``end`` is stored,
 surviving a concurrent writer. It prints how often the other writer got there first.
+``compact <root> <table> <until_position>`` compacts every small file, again and again,
+until the table's position reaches ``until_position``; it prints its compaction count.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 
 from lakeforge.lake import CommitConflictError, PositionsError, Warehouse
+from lakeforge.lake.maintain import MIB, plan_compaction
 from tests.lake.tables import SCHEMA, trades
 
 
@@ -38,9 +41,25 @@ def runner(root: str, name: str, end: int, batch: int, start_at: float) -> None:
     print(conflicts, behind)
 
 
+def compact(root: str, name: str, until: int) -> None:
+    """Compact the table's small files over and over while another process commits."""
+    table = Warehouse(root).table(name, SCHEMA)
+    compactions = 0
+    while True:
+        done = table.positions().get(0, 0) >= until
+        for group in plan_compaction(table.live_files(), 64 * MIB):
+            if table.compact([f.path for f in group]) is not None:
+                compactions += 1
+        if done:
+            break
+    print(compactions)
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "commit":
         commit(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
+    elif mode == "compact":
+        compact(args[0], args[1], int(args[2]))
     else:
         runner(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))
