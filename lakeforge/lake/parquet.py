@@ -145,6 +145,18 @@ class TableFiles:
         """Delete a data file that no log references (a commit that was refused)."""
         self._fs.delete_file(f"{self._root}/{path}")
 
+    def delete_if_present(self, path: str) -> int | None:
+        """Delete a data file if it is still there; return the bytes freed (None: absent).
+
+        Vacuum deletes files itself (Iceberg must agree first), so Delta keeps their
+        tombstones and names them again until they age out of its log.
+        """
+        info = self._fs.get_file_info(f"{self._root}/{path}")
+        if info.type != pafs.FileType.File:
+            return None
+        self._fs.delete_file(f"{self._root}/{path}")
+        return int(info.size or 0)
+
 
 @dataclass
 class ColumnFacts:

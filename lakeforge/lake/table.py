@@ -14,6 +14,7 @@ own that changes no position.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ from typing import Literal
 import pyarrow as pa
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import StaticTable
+from pyiceberg.table.metadata import TableMetadata
 
 from lakeforge.errors import ConfigError, DataIntegrityError
 from lakeforge.lake.base import CommitConflictError, CommitResult, TableStats, VacuumResult
@@ -50,6 +52,8 @@ COMMIT_ATTEMPTS = 2
 #: Runners sharing a table meet each other often: they retry longer, with jittered backoff.
 SHARED_COMMIT_ATTEMPTS = 30
 SHARED_BACKOFF_MAX_S = 0.5
+#: Reads of a pinned metadata file a transform may be rewriting at that moment.
+PIN_READ_ATTEMPTS = 5
 #: The commit property that marks a compaction (its value: how many files it merged).
 COMPACTION_PROPERTY = "lakeforge.compacted_files"
 #: Catching Iceberg up only races other processes doing the same; a few rounds settle it.
@@ -269,26 +273,28 @@ class LakeTable:
         references. Iceberg manifests and manifest lists: those no such snapshot needs,
         last written more than ``retain_hours`` ago.
         """
-        pinned_metadata = [StaticTable.from_metadata(str(p)).metadata for p in pinned]
+        pinned_metadata = [_read_pinned(p) for p in pinned]
         candidates = [
             p for p in self._delta.unreferenced_files(retain_hours) if p.startswith("data/")
         ]
         needed = self._iceberg.referenced(pinned_metadata)
-        data = [p for p in candidates if self._files.uri(p) not in needed]
-        freed = 0
-        for path in data:
-            freed += self._files.stat(path)[0]
-            self._files.delete(path)
+        data = freed = 0
+        for path in candidates:
+            if self._files.uri(path) in needed:
+                continue
+            if (size := self._files.delete_if_present(path)) is not None:
+                data += 1
+                freed += size
         cutoff = time.time() - retain_hours * 3600
-        metadata = [
-            f
-            for f in self._iceberg.metadata_files()
-            if str(f) not in needed and f.stat().st_mtime < cutoff
-        ]
-        for f in metadata:
-            freed += f.stat().st_size
-            f.unlink(missing_ok=True)
-        return VacuumResult(data_files=len(data), metadata_files=len(metadata), bytes=freed)
+        metadata = 0
+        for f in self._iceberg.metadata_files():
+            with contextlib.suppress(FileNotFoundError):  # another vacuum got there first
+                info = f.stat()
+                if str(f) not in needed and info.st_mtime < cutoff:
+                    f.unlink()
+                    metadata += 1
+                    freed += info.st_size
+        return VacuumResult(data_files=data, metadata_files=metadata, bytes=freed)
 
     def _conform_stored(self, rows: pa.Table) -> pa.Table:
         """A stored file's rows in the current file schema (older files lack new columns)."""
@@ -411,6 +417,21 @@ class LakeTable:
 
 class _DeltaConflict(CommitConflictError):
     """Another writer committed to Delta first; nothing of this commit was stored."""
+
+
+def _read_pinned(path: Path) -> TableMetadata:
+    """A reader's pinned metadata file; a transform may be rewriting it: read again."""
+    for attempt in range(PIN_READ_ATTEMPTS):
+        try:
+            return StaticTable.from_metadata(str(path)).metadata
+        except (OSError, ValueError) as error:
+            if attempt + 1 == PIN_READ_ATTEMPTS:
+                raise CommitConflictError(
+                    f"vacuum: the pinned metadata {path} cannot be read: {error}",
+                    hint="a transform keeps rewriting it; the next round reads it again",
+                ) from error
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def _crash_point(step: str) -> None:

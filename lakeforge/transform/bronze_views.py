@@ -12,6 +12,7 @@ The manifests and data files it names stay: the stream never deletes those.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -53,7 +54,10 @@ def _pin(pipeline: Pipeline, warehouse: Warehouse, pins: Path) -> list[LakeView]
                 hint="stream some data first: `lakeforge process` or `lakeforge run`",
             )
         pinned = pins / f"{info.name}.metadata.json"
-        shutil.copyfile(urlparse(info.iceberg_metadata_location).path, pinned)
+        # Copied whole, then renamed: `lakeforge maintain` reads pins to keep their files.
+        partial = pinned.with_suffix(".partial")
+        shutil.copyfile(urlparse(info.iceberg_metadata_location).path, partial)
+        os.replace(partial, pinned)
         iceberg = f"iceberg_scan({quote_literal(str(pinned))})"
         # A table never committed to is Delta's version 0 (its creation). A snapshot by
         # another tool names no version: Delta is then read at its latest.

@@ -1,0 +1,116 @@
+"""Commit cost and table size over a long stream of commits, with and without upkeep.
+
+    .venv/bin/python bench/upkeep_bench.py [--commits 10000] [--rows 1000] [--every 500]
+
+Commits ``--commits`` batches of ``--rows`` trade-like rows to a fresh table, as a
+runner would at full speed, and every ``--every`` commits runs ``maintain_table``
+(compaction to ``--target-file-mb``, Delta log clean-up, vacuum with no retention:
+nothing else reads this table). A second table gets the same commits without upkeep.
+Per window of ``--every`` commits it reports the commit time (median, p99), the data
+files the table holds, the files on disk (data, Iceberg metadata, Delta log) and the
+Iceberg metadata JSON's size, so that growth shows as a trend, not a single figure.
+
+A stream at 400 ms batches makes 9,000 commits an hour; 10,000 commits stand for about
+an hour of one table's life (Delta's own log retention is one hour, see
+``lakeforge/lake/delta_log.py``, so its log reaches its steady size around there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lake_bench import SCHEMA, positions_after, trades
+from machine import describe
+
+from lakeforge.lake import LakeTable, Warehouse
+from lakeforge.lake.maintain import maintain_table
+
+
+def _count(folder: Path, pattern: str = "*") -> int:
+    return sum(1 for _ in folder.glob(pattern)) if folder.exists() else 0
+
+
+def footprint(root: Path, name: str) -> dict[str, int]:
+    """Files on disk of table ``bench.<name>``, and its metadata JSON's size."""
+    delta = root / "delta" / "bench" / name
+    iceberg = root / "iceberg" / "bench" / name / "metadata"
+    jsons = sorted(iceberg.glob("*.metadata.json"))
+    return {
+        "data_files_on_disk": _count(delta / "data", "*.parquet"),
+        "delta_log_files": _count(delta / "_delta_log"),
+        "iceberg_metadata_files": _count(iceberg),
+        "metadata_json_bytes": jsons[-1].stat().st_size if jsons else 0,
+    }
+
+
+def stream(
+    table: LakeTable, root: Path, name: str, args: argparse.Namespace, upkeep: bool
+) -> list[dict[str, object]]:
+    """Commit, window by window; maintain between windows when ``upkeep``."""
+    rng = np.random.default_rng(3)
+    windows: list[dict[str, object]] = []
+    offset = 0
+    for first in range(0, args.commits, args.every):
+        times = []
+        for _ in range(min(args.every, args.commits - first)):
+            rows = trades(offset, args.rows, rng)
+            offset += args.rows
+            began = time.perf_counter()
+            table.commit(rows, positions_after(rows))
+            times.append((time.perf_counter() - began) * 1000)
+        maintain_s = None
+        if upkeep:
+            began = time.perf_counter()
+            # Retention 0 only because nothing else reads or writes this table.
+            maintain_table(table, target_file_mb=args.target_file_mb, retain_hours=0)
+            maintain_s = time.perf_counter() - began
+        window = {
+            "commits": f"{first + 1}-{first + len(times)}",
+            "commit_ms_median": round(statistics.median(times), 1),
+            "commit_ms_p99": round(float(np.percentile(times, 99)), 1),
+            "data_files_live": len(table.live_files()),
+            **footprint(root, name),
+            "maintain_s": round(maintain_s, 2) if maintain_s is not None else None,
+        }
+        windows.append(window)
+        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in window.items()), flush=True)
+    rows_iceberg, rows_delta = table.read("iceberg").num_rows, table.read("delta").num_rows
+    assert rows_iceberg == rows_delta == offset, (rows_iceberg, rows_delta, offset)
+    return windows
+
+
+def main() -> None:
+    """Run both tables one after the other in a temporary warehouse."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commits", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--target-file-mb", type=int, default=8)
+    parser.add_argument("--skip-without", action="store_true", help="only the table with upkeep")
+    parser.add_argument("--json", type=Path, default=Path("bench/results/upkeep.json"))
+    args = parser.parse_args()
+    results: dict[str, object] = {"machine": describe(), "args": vars(args) | {"json": None}}
+    with tempfile.TemporaryDirectory() as folder, Warehouse(Path(folder)) as warehouse:
+        root = Path(folder)
+        for name, upkeep in (("with_upkeep", True), ("without_upkeep", False)):
+            if not upkeep and args.skip_without:
+                continue
+            print(f"{name}: {args.commits} commits of {args.rows} rows", flush=True)
+            table = warehouse.table(f"bench.{name}", SCHEMA)
+            results[name] = stream(table, root, name, args, upkeep)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"results: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
