@@ -38,12 +38,29 @@ def lakeforge_json(*args: str, pipeline: Path | None = None) -> Any:
     return json.loads(lakeforge(*args, "--json", pipeline=pipeline).stdout)
 
 
-def start(*args: str, pipeline: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``lakeforge ARGS`` in the background (``env`` adds environment variables)."""
+def start(
+    *args: str,
+    pipeline: Path,
+    env: dict[str, str] | None = None,
+    output: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``lakeforge ARGS`` in the background (``env`` adds environment variables).
+
+    Its output comes through pipes, to read while it runs; or, with ``output``, goes to
+    that file (stdout and stderr together). A process that runs long and that nobody
+    reads from should use a file: a full pipe blocks it at its next line of output.
+    """
     command = [sys.executable, "-m", "lakeforge.cli.main", *args, "--pipeline", str(pipeline)]
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
+    sink: Any = subprocess.PIPE
+    if output is not None:
+        sink = output.open("ab")
+    try:
+        return subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT if output is not None else subprocess.PIPE,
+            env={**os.environ, **(env or {})},
+        )
+    finally:
+        if output is not None:
+            sink.close()  # the child has its own copy

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -128,7 +130,39 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``lakeforge`` script."""
-    sys.exit(cli.main(standalone_mode=True))
+    try:
+        cli.main(standalone_mode=True)
+        code = 0
+    except SystemExit as done:
+        code = exit_code(done)
+    leave(code)
+
+
+def exit_code(done: SystemExit) -> int:
+    """The process exit code ``sys.exit`` asked for (a message is printed, as Python would)."""
+    if done.code is None:
+        return 0
+    if isinstance(done.code, int):
+        return done.code
+    print(done.code, file=sys.stderr)
+    return 1
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with ``code`` once the command is over, without tearing native pools down.
+
+    Arrow's and DuckDB's thread pools, torn down at interpreter exit while one of their
+    workers is still alive, abort the process (SIGABRT, "terminate called without an
+    active exception") after its work is done: seen under load on `dead-letters
+    replay`, a known Arrow issue (apache/arrow#34314). Everything the command does has
+    finished here, its files closed by their ``with`` blocks: flush what it printed and
+    logged, and leave.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

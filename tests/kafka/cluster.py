@@ -51,12 +51,21 @@ def bronze_status(stocks: Path) -> dict[str, Any]:
     return table
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``condition`` every half second; fail naming ``what`` after ``timeout_s``."""
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``condition`` every half second; fail naming ``what`` after ``timeout_s``.
+
+    ``explain`` adds what the processes involved said, to the failure message.
+    """
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+            detail = f"\n{explain()}" if explain else ""
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{detail}")
         time.sleep(0.5)
 
 

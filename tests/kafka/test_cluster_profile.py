@@ -50,13 +50,6 @@ def cluster_cli(*args: str, pipeline: Path, check: bool = True) -> subprocess.Co
     return lakeforge(*args, "--profile", "cluster", pipeline=pipeline, check=check)
 
 
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> str:
-    """Signal ``process`` and return its stderr and stdout once it ended."""
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=120)
-    return err.decode() + out.decode()
-
-
 def test_produce_process_verify_on_kafka(cluster: tuple[Path, str], kafka_broker: str) -> None:
     stocks, topic = cluster
     cluster_cli("produce", "--count", "200000", "--rate", "0", "--quiet", pipeline=stocks)
@@ -76,10 +69,11 @@ def test_produce_process_verify_on_kafka(cluster: tuple[Path, str], kafka_broker
     )
 
 
-def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str]) -> None:
+def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str], tmp_path: Path) -> None:
     """1, 2, then 3 runners share the partitions; one is SIGKILLed; verify passes."""
     stocks, _ = cluster
     total = 1_000_000
+    logs = [tmp_path / f"{name}.log" for name in ("producer", "runner-1", "runner-2", "runner-3")]
     producer = start(
         "produce",
         "--count",
@@ -90,25 +84,41 @@ def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str]) -> None
         "--profile",
         "cluster",
         pipeline=stocks,
+        output=logs[0],
     )
-    runners = [start("process", "--profile", "cluster", pipeline=stocks)]
+
+    def runner(number: int) -> subprocess.Popen[bytes]:
+        return start("process", "--profile", "cluster", pipeline=stocks, output=logs[number])
+
+    def said() -> str:
+        """The last lines of what each process printed so far."""
+        tails = []
+        for log in logs:
+            if log.exists():
+                lines = log.read_text(errors="replace").splitlines()[-15:]
+                tails.append(f"--- {log.name}:\n" + "\n".join(lines))
+        return "\n".join(tails)
 
     def committed() -> int:
         return sum(p["committed"] for p in bronze_status(stocks)["partitions"])
 
-    wait_until(lambda: committed() > 100_000, 120, "the first runner to commit 100k trades")
-    runners.append(start("process", "--profile", "cluster", pipeline=stocks))
+    runners = [runner(1)]
+    wait_until(lambda: committed() > 100_000, 120, "the first runner to commit 100k trades", said)
+    runners.append(runner(2))
     time.sleep(8)
-    runners.append(start("process", "--profile", "cluster", pipeline=stocks))
+    runners.append(runner(3))
     time.sleep(8)
     before_kill = committed()
     runners[1].send_signal(signal.SIGKILL)
     runners[1].wait(timeout=30)
-    assert producer.wait(timeout=300) == 0, (
-        producer.stderr.read().decode() if producer.stderr else ""
+    assert producer.wait(timeout=300) == 0, said()
+    wait_until(
+        lambda: committed() == total, 240, "the remaining runners to commit every trade", said
     )
-    wait_until(lambda: committed() == total, 240, "the remaining runners to commit every trade")
-    outputs = [stop(runner) for runner in (runners[0], runners[2])]
+    for survivor in (runners[0], runners[2]):
+        survivor.send_signal(signal.SIGINT)
+        assert survivor.wait(timeout=120) == 0, said()
+    outputs = [logs[1].read_text(), logs[3].read_text()]
     assert before_kill < total, "the kill came after the end: it proved nothing"
     for output in outputs:
         assert "sharing partitions in consumer group" in output
