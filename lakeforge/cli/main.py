@@ -126,6 +126,9 @@ def cli() -> None:
     with --pipeline DIR. Start with 'lakeforge new DIR', then 'lakeforge run'.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # lakeforge's own INFO lines are the rare events a user wants to see (a schema taken
+    # while streaming, partitions moving between runners); libraries stay at WARNING.
+    logging.getLogger("lakeforge").setLevel(logging.INFO)
 
 
 def main() -> None:

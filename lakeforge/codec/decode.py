@@ -12,7 +12,7 @@ ends up either in :attr:`Decoded.index` or in ``errors.index``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +22,13 @@ from lakeforge.codec import varint
 from lakeforge.codec.buffers import binary_parts
 from lakeforge.codec.cursors import Bodies, Cursors, Failures, byte_count
 from lakeforge.codec.decode_fields import read_fields
-from lakeforge.codec.resolve import IncompatibleSchemaError, Problem, Resolution, plan
+from lakeforge.codec.resolve import (
+    IncompatibleSchemaError,
+    Problem,
+    Resolution,
+    plan,
+    unread_fields,
+)
 from lakeforge.codec.schema import AvroSchema
 from lakeforge.codec.varint import I64
 from lakeforge.errors import NotFoundError, SchemaError
@@ -62,6 +68,9 @@ class Decoded:
     schema_ids: NDArray[np.int32]
     #: The messages that failed.
     errors: DecodeErrors
+    #: The writer schema ids of this batch whose records have fields the reader's schema
+    #: lacks, with those fields: their values are dropped (Avro resolution).
+    unread_fields: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class _Writer:
     resolution: Resolution | None = None
     #: (kind, reason) when messages with this id cannot be decoded at all.
     failure: tuple[str, str] | None = None
+    #: The writer's fields the reader lacks (see :func:`~lakeforge.codec.resolve.unread_fields`).
+    unread: tuple[str, ...] = ()
 
 
 class Decoder:
@@ -109,6 +120,24 @@ class Decoder:
             return _concat(parts, self.reader)
         return self._decode_array(values, 0)
 
+    @property
+    def writer_ids(self) -> list[int]:
+        """The schema ids met so far whose messages this decoder can read."""
+        return [i for i, writer in self._writers.items() if writer.failure is None]
+
+    def failure(self, schema_id: int) -> str | None:
+        """Why messages of writer schema ``schema_id`` cannot be read; None if they can."""
+        failure = self._writer(schema_id).failure
+        return None if failure is None else failure[1]
+
+    def unread_fields(self, schema_id: int) -> tuple[str, ...]:
+        """The fields of writer schema ``schema_id`` that the reader's schema lacks.
+
+        Their values are dropped when its messages are read. Empty when every field is
+        read, or when the messages cannot be read at all (see :meth:`failure`).
+        """
+        return self._writer(schema_id).unread
+
     def _decode_array(self, values: pa.Array, base: int) -> Decoded:
         if not (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
             values = values.cast(pa.binary())
@@ -120,6 +149,7 @@ class Decoder:
         failures = Failures()
         framed, ids = self._check_framing(values, offsets, data, base, failures)
         parts: list[tuple[pa.Table, I64]] = []
+        unread: dict[int, tuple[str, ...]] = {}
         framed_ids = ids if len(framed) == len(ids) else ids[framed]
         distinct = _distinct(framed_ids)
         for schema_id in distinct:
@@ -129,8 +159,11 @@ class Decoder:
                 kind, reason = writer.failure
                 failures.add(rows + base, kind, [reason] * len(rows))
                 continue
+            if writer.unread:
+                unread[int(schema_id)] = writer.unread
             parts.append(self._decode_group(writer, data, offsets, rows, base, failures))
-        return _assemble(parts, ids, base, failures, self.reader)
+        decoded = _assemble(parts, ids, base, failures, self.reader)
+        return replace(decoded, unread_fields=unread) if unread else decoded
 
     def _check_framing(
         self, values: pa.Array, offsets: I64, data: varint.U8, base: int, failures: Failures
@@ -200,7 +233,9 @@ class Decoder:
             return _Writer(None, failure=("unknown_schema", reason))
         try:
             schema = AvroSchema.parse(text, source=f"registry id {schema_id}")
-            return _Writer(schema, plan(schema.record, self.reader.record))
+            resolution = plan(schema.record, self.reader.record)
+            unread = () if resolution is None else unread_fields(schema.record, self.reader.record)
+            return _Writer(schema, resolution, unread=unread)
         except (SchemaError, IncompatibleSchemaError) as error:
             what = error.what if isinstance(error, SchemaError) else str(error)
             reason = f"writer schema id {schema_id} cannot be read as {self.reader.name}: {what}"
@@ -338,4 +373,5 @@ def _concat(parts: list[Decoded], reader: AvroSchema) -> Decoded:
             [kind for part in parts for kind in part.errors.kind],
             [reason for part in parts for reason in part.errors.reason],
         ),
+        {i: fields for part in parts for i, fields in part.unread_fields.items()},
     )

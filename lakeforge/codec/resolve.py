@@ -103,6 +103,53 @@ def plan(writer: Record, reader: Record) -> Resolution | None:
     return Resolution(tuple(columns))
 
 
+def unread_fields(writer: Record, reader: Record) -> tuple[str, ...]:
+    """The writer's fields that reading as ``reader`` drops, as paths ("venue", "legs[].venue").
+
+    A field is read when a reader field of its name (or with it as an alias) exists;
+    inside a field that is read, nested records (also in arrays and nullable unions) are
+    compared the same way. Meant for a pair :func:`plan` accepts.
+    """
+    return tuple(_unread(writer, reader, ""))
+
+
+def _unread(writer: Record, reader: Record, prefix: str) -> list[str]:
+    by_name = {f.name: f for f in writer.fields}
+    read: dict[str, Field] = {}
+    for field in reader.fields:
+        source = _source(field, by_name)
+        if source is not None:
+            read[source.name] = field
+    found = []
+    for field in writer.fields:
+        path = f"{prefix}{field.name}"
+        if field.name in read:
+            found += _unread_inside(field.type, read[field.name].type, path)
+        else:
+            found.append(path)
+    return found
+
+
+def _unread_inside(writer: AvroType, reader: AvroType, path: str) -> list[str]:
+    """The unread fields of the records a field holds (in arrays and unions too)."""
+    if isinstance(writer, Nullable):
+        writer = writer.inner
+    if isinstance(reader, Nullable):
+        reader = reader.inner
+    if isinstance(writer, Array) and isinstance(reader, Array):
+        return _unread_inside(writer.items, reader.items, f"{path}[]")
+    if isinstance(writer, Record) and isinstance(reader, Record):
+        return _unread(writer, reader, f"{path}.")
+    return []
+
+
+def _source(field: Field, writer_fields: dict[str, Field]) -> Field | None:
+    """The writer's field a reader field reads: by its name, else by an alias."""
+    return next(
+        (writer_fields[n] for n in (field.name, *field.aliases) if n in writer_fields), None
+    )
+
+
 def _match_fields(
     writer: Record, reader: Record, prefix: str
 ) -> list[tuple[Field, str | None, Converter | None]]:
@@ -110,7 +157,7 @@ def _match_fields(
     matched: list[tuple[Field, str | None, Converter | None]] = []
     for field in reader.fields:
         path = f"{prefix}{field.name}"
-        source = next((by_name[n] for n in (field.name, *field.aliases) if n in by_name), None)
+        source = _source(field, by_name)
         if source is not None:
             matched.append((field, source.name, _converter(source.type, field.type, path)))
         elif field.default_json is not None:

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from deltalake.schema import Field as DeltaField
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 
 from lakeforge.errors import SchemaError
 from lakeforge.lake.iceberg_log import NAME_MAPPING_PROPERTY, write_version_hint
 from lakeforge.lake.schema import arrow_schema, canonical_schema, schema_differences
+
+#: Rounds of looking again when another process changed the schema at the same time.
+EVOLVE_ATTEMPTS = 5
 
 
 def added_columns(stored: pa.Schema, wanted: pa.Schema) -> list[pa.Field]:
@@ -52,24 +57,47 @@ def added_columns(stored: pa.Schema, wanted: pa.Schema) -> list[pa.Field]:
 
 
 def evolve_delta(uri: str, wanted: pa.Schema) -> list[str]:
-    """Add to the Delta table at ``uri`` the columns of ``wanted`` it lacks; their names."""
-    table = DeltaTable(uri)
-    added = added_columns(canonical_schema(pa.schema(table.schema().to_arrow())), wanted)
-    if added:
-        table.alter.add_columns([DeltaField.from_arrow(field) for field in added])
-    return [field.name for field in added]
+    """Add to the Delta table at ``uri`` the columns of ``wanted`` it lacks; their names.
+
+    Another process making the same change at the same time (runners adopting a schema
+    file together, a reader finishing an interrupted change) is not an error: the
+    columns are there afterwards either way.
+    """
+    for attempt in range(EVOLVE_ATTEMPTS):
+        table = DeltaTable(uri)
+        added = added_columns(canonical_schema(pa.schema(table.schema().to_arrow())), wanted)
+        if not added:
+            return []
+        try:
+            table.alter.add_columns([DeltaField.from_arrow(field) for field in added])
+            return [field.name for field in added]
+        except DeltaError:
+            if attempt + 1 == EVOLVE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def evolve_iceberg(table: Table, wanted: pa.Schema) -> list[str]:
-    """Add to the Iceberg ``table`` the columns of ``wanted`` it lacks; their names."""
-    added = added_columns(arrow_schema(table.schema()), wanted)
-    if not added:
-        return []
-    with table.transaction() as transaction:
-        with transaction.update_schema() as update:
-            update.union_by_name(pa.schema(added))
-        # The name mapping follows the schema, so files without field ids still read.
-        mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
-        transaction.set_properties({NAME_MAPPING_PROPERTY: mapping})
-    write_version_hint(table)
-    return [field.name for field in added]
+    """Add to the Iceberg ``table`` the columns of ``wanted`` it lacks; their names.
+
+    As for Delta, the same change made meanwhile by another process is not an error.
+    """
+    for attempt in range(EVOLVE_ATTEMPTS):
+        added = added_columns(arrow_schema(table.schema()), wanted)
+        if not added:
+            return []
+        try:
+            with table.transaction() as transaction:
+                with transaction.update_schema() as update:
+                    update.union_by_name(pa.schema(added))
+                # The name mapping follows the schema, so files without field ids still read.
+                mapping = transaction.table_metadata.schema().name_mapping.model_dump_json()
+                transaction.set_properties({NAME_MAPPING_PROPERTY: mapping})
+        except CommitFailedException:
+            if attempt + 1 == EVOLVE_ATTEMPTS:
+                raise
+            table.refresh()  # another process changed it: look again at what it has
+            continue
+        write_version_hint(table)
+        return [field.name for field in added]
+    raise AssertionError("unreachable")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pyarrow as pa
+
 from lakeforge.codec import AvroSchema
 from lakeforge.errors import NotFoundError, SchemaError
 from lakeforge.lake import Warehouse
@@ -23,7 +25,7 @@ from lakeforge.lake.schema import canonical_schema
 from lakeforge.profiles.connections import open_registry
 from lakeforge.profiles.local import local_warehouse
 from lakeforge.registry.base import SchemaRegistry, value_subject
-from lakeforge.spec.model import Pipeline
+from lakeforge.spec.model import Bronze, Pipeline
 from lakeforge.stream.dead_letters import bronze_table_name
 from lakeforge.stream.ingest import bronze_schema
 
@@ -65,12 +67,20 @@ def bronze_problems(
             stored = warehouse.open_table(name).schema
         except NotFoundError:
             continue
-        wanted = canonical_schema(bronze_schema(schema.arrow_schema))
-        try:
-            added_columns(stored, wanted)  # new nullable columns are added when it runs
-        except SchemaError as error:
-            problems.append(f"bronze[{spec.table}]: the existing table {name}: {error.what}")
+        if (problem := table_problem(spec, stored, schema)) is not None:
+            problems.append(problem)
     return problems
+
+
+def table_problem(spec: Bronze, stored: pa.Schema, schema: AvroSchema) -> str | None:
+    """Why the bronze table of ``spec``, with columns ``stored``, cannot take ``schema``."""
+    wanted = canonical_schema(bronze_schema(schema.arrow_schema))
+    try:
+        added_columns(stored, wanted)  # new nullable columns are added when it runs
+    except SchemaError as error:
+        name = bronze_table_name(spec.table)
+        return f"bronze[{spec.table}]: the existing table {name}: {error.what}"
+    return None
 
 
 def stored_problems(pipeline: Pipeline, schemas: Mapping[str, AvroSchema]) -> list[str]:

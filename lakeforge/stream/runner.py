@@ -14,6 +14,10 @@ group, :mod:`lakeforge.bus.group`). Each fetches only the partitions it owns, an
 commits as a *shared* writer: when a partition moved away mid-batch, the table keeps
 the furthest position and drops the rows another runner already stored.
 
+A schema file updated while the runner runs is taken between two batches, when
+messages carry fields it now has (:mod:`lakeforge.stream.schema_file`): the batch that
+met them is dropped, uncommitted, and read again with the new schema.
+
 Metrics (:mod:`lakeforge.observe`) are updated once per batch, never per record.
 """
 
@@ -31,7 +35,7 @@ import pyarrow as pa
 
 from lakeforge.bus.group import PartitionGroup
 from lakeforge.codec import AvroSchema, Decoder
-from lakeforge.errors import TransientError
+from lakeforge.errors import ConfigError, SchemaError, TransientError
 from lakeforge.lake import LakeTable
 from lakeforge.observe.metrics import Metrics, process_metrics
 from lakeforge.observe.stream import BronzeFreshness, BronzeObserver
@@ -45,6 +49,7 @@ from lakeforge.stream.dead_letters import (
 from lakeforge.stream.fetcher import Fetcher, MicroBatch
 from lakeforge.stream.ingest import Sorted, bronze_schema, max_event_time_us, sort_batch
 from lakeforge.stream.rules import RuleSet
+from lakeforge.stream.schema_file import SchemaChange, SchemaFile
 
 #: How often the runner asks the bus to delete messages past their retention.
 RETENTION_EVERY_S = 60.0
@@ -100,6 +105,9 @@ class Prepared:
     result: Sorted | None
     properties: dict[str, str]
     began: float
+    #: The schema file, read again, to take before reading the batch again (it was
+    #: decoded with the old schema and must not be committed).
+    change: SchemaChange | None = None
 
 
 class BronzeStream:
@@ -125,6 +133,8 @@ class BronzeStream:
         )
         self.rules = RuleSet(spec.rules, self.schema.arrow_schema, where=f"bronze {spec.table}")
         self.table_schema = bronze_schema(self.schema.arrow_schema)
+        self.warehouse = profile.warehouse
+        self.schema_file = SchemaFile(pipeline, spec, profile.registry, self.schema)
         self.bronze: LakeTable = profile.warehouse.table(
             bronze_table_name(spec.table), self.table_schema
         )
@@ -161,10 +171,13 @@ class BronzeStream:
         self._follow_group()
         began_at = dict(self.fetcher.positions)
         try:
-            return self._prepare(should_stop, catch_up)
+            prepared = self._prepare(should_stop, catch_up)
         except BaseException:
             self.fetcher.positions = began_at
             raise
+        if prepared.change is not None:
+            self.fetcher.positions = began_at  # read again with the new schema
+        return prepared
 
     def _prepare(self, should_stop: Callable[[], bool], catch_up: bool) -> Prepared:
         batch = self.fetcher.next_batch(should_stop, cut_when_drained=catch_up)
@@ -176,6 +189,11 @@ class BronzeStream:
             ends = self.bus.end_offsets(self.topic.name)
             self.observer.fetched(batch.messages, batch.positions, ends)
         decoded = self.decoder.decode(batch.messages["value"])
+        if decoded.unread_fields:
+            # Messages of a newer schema, with fields the reader drops: has the file them?
+            change = self.schema_file.look(decoded.unread_fields, self.decoder, self.bronze.schema)
+            if change is not None:
+                return Prepared(batch, None, {}, began, change)
         result = sort_batch(
             self.topic.name,
             batch.messages,
@@ -195,6 +213,33 @@ class BronzeStream:
         if self.newest_event_us is not None:
             properties[NEWEST_EVENT] = str(self.newest_event_us)
         return Prepared(batch, result, properties, began)
+
+    def adopt(self, change: SchemaChange) -> None:
+        """Read with the schema of ``change`` from now on; bronze gains its new columns.
+
+        Call it between batches, with no batch of this stream being prepared: the table
+        changes in both formats, and decoder, rules and table handle are replaced. If the
+        table refuses the schema (another runner changed it meanwhile), the stream goes
+        on with the schema it has, and says why.
+        """
+        table_schema = bronze_schema(change.schema.arrow_schema)
+        where = f"bronze {self.spec.table}"
+        try:
+            rules = RuleSet(self.spec.rules, change.schema.arrow_schema, where=where)
+        except ConfigError as error:  # checked when the file was read: not expected
+            self.schema_file.refused(change, error.what)
+            return
+        try:
+            bronze = self.warehouse.table(self.bronze.name, table_schema)
+        except SchemaError as error:
+            rules.close()
+            self.schema_file.refused(change, error.what)
+            return
+        gained = [name for name in bronze.schema.names if name not in self.bronze.schema.names]
+        self.rules.close()
+        self.schema, self.decoder, self.rules = change.schema, change.decoder, rules
+        self.table_schema, self.bronze = table_schema, bronze
+        self.schema_file.adopted(change, gained)
 
     def commit(self, prepared: Prepared, stats: RunnerStats) -> None:
         """Commit a prepared batch: dead letters first, then bronze (see module doc)."""
@@ -346,6 +391,12 @@ class StreamRunner:
                         pending[index] = None if stop.is_set() else ahead(stream)
                         continue
                     outage.over()
+                    if prepared.change is not None:
+                        # Nothing of the batch was committed and the fetcher is back where
+                        # it began: take the new schema, then read the batch again.
+                        stream.adopt(prepared.change)
+                        pending[index] = None if stop.is_set() else ahead(stream)
+                        continue
                     finished = stop.is_set() or (until_drained and prepared.batch.drained)
                     pending[index] = None if finished else ahead(stream)
                     if prepared.result is not None:
