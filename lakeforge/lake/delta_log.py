@@ -29,11 +29,14 @@ APP_ID = "lakeforge"
 #: A checkpoint every 20 commits bounds how many JSON commits a reader replays.
 CHECKPOINT_INTERVAL = 20
 #: Commit files older than this (and older than the last checkpoint) are deleted by
-#: :meth:`DeltaLog.clean_up`. delta-rs lists the whole log directory of a local table on
-#: every commit: measured, a commit took 7 ms with 50 log files and 25-40 ms with 900,
-#: and stayed at 8 ms when old ones were cleaned up. Delta's default of 30 days would keep
-#: 2.6M files at one commit a second. The cost: Delta time travel reaches back one hour.
-LOG_RETENTION = "interval 1 hours"
+#: :meth:`DeltaLog.clean_up`. delta-rs lists the whole log directory of a local table
+#: several times per commit: measured, a commit took 7 ms with 50 log files and 25-40 ms
+#: with 900, and loading new commits took 24 ms with 3,700 (bench/upkeep_bench.py). At
+#: 400 ms batches an hour's retention means 9,000 files and a commit cost that grows
+#: through the first hour; ten minutes keep it at about 1,500. The cost: Delta time
+#: travel, and a transform's pinned Delta version, reach back ten minutes (a build
+#: reads its pin for seconds). Delta's default of 30 days would keep 6.5M files.
+LOG_RETENTION = "interval 10 minutes"
 
 
 @dataclass(frozen=True)
