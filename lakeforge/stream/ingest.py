@@ -48,12 +48,18 @@ def sort_batch(
     verdicts = rules.evaluate(decoded.table)
     passed = verdicts.passed
     good_index = decoded.index[passed]
-    source = messages.take(pa.array(good_index, pa.int64()))
+    # The usual batch: every message decoded and passed, in log order; no copy then.
+    # (Messages of several schema ids decode group by group: not in log order.)
+    in_order = len(good_index) == messages.num_rows and bool(
+        np.array_equal(good_index, np.arange(len(good_index)))
+    )
+    source = messages if in_order else messages.take(pa.array(good_index, pa.int64()))
     good = decoded.table.filter(pa.array(passed)) if not passed.all() else decoded.table
     count = good.num_rows
     columns = [
         *good.columns,
-        pa.array([topic] * count, pa.string()),
+        # Filled in Arrow: a Python list of 100k strings took 5% of the runner's time.
+        pc.fill_null(pa.nulls(count, pa.string()), topic),
         source["partition"],
         source["offset"],
         source["timestamp"].cast(pa.timestamp("us", tz="UTC")),
