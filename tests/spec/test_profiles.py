@@ -163,6 +163,22 @@ def test_a_missing_secret_file_is_named_when_connecting(stocks: Path) -> None:
         open_profile(pipeline)
 
 
+@pytest.mark.parametrize(("content", "message"), [("", "is empty"), ("\n", "is empty")])
+def test_an_empty_secret_file_is_named_when_connecting(
+    stocks: Path, content: str, message: str
+) -> None:
+    (stocks / "password").write_text(content)
+    write_profile(
+        stocks,
+        "kafka:\n  security_protocol: SASL_SSL\n  sasl_mechanism: PLAIN\n"
+        "  sasl_username: u\n  sasl_password_file: password\n"
+        "registry:\n  url: http://127.0.0.1:9\n",
+    )
+    pipeline = load_pipeline(stocks, environ={"LAKEFORGE__PROFILE": "cluster"})
+    with pytest.raises(ConfigError, match=rf"kafka\.sasl_password_file: .*password {message}"):
+        open_profile(pipeline)
+
+
 def test_the_cluster_profile_needs_a_registry_url(stocks: Path) -> None:
     write_profile(stocks, "kafka:\n  bootstrap_servers: 127.0.0.1:9\n")
     result = lakeforge("process", "--profile", "cluster", pipeline=stocks, check=False)
