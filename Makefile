@@ -10,7 +10,7 @@ DEMO_DURATION ?= 900
 DEMO_RATE ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: venv system-deps lint typecheck test demo bench clean
+.PHONY: venv system-deps lint typecheck test demo bench bench-side-by-side clean
 
 # uv installs the pinned packages in parallel: seconds, where pip takes a minute or two.
 $(STAMP): pyproject.toml requirements.lock
@@ -52,6 +52,11 @@ bench: venv
 	$(BIN)/python bench/codec_bench.py
 	$(BIN)/python bench/bus_bench.py
 	$(BIN)/python bench/lake_bench.py
+
+# issue 6: lakeforge vs the ceiling, a per-record consumer and PyFlink, 10M trades.
+bench-side-by-side: venv
+	bash bench/side_by_side_setup.sh
+	$(BIN)/python bench/side_by_side.py --trades 10000000 --streaming
 
 clean:
 	rm -rf $(VENV) examples/stocks/.lakeforge .pytest_cache .mypy_cache .ruff_cache
