@@ -32,7 +32,7 @@ from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from lakeforge.errors import DataIntegrityError
 from lakeforge.lake.base import CommitConflictError
-from lakeforge.lake.batch import BatchRecord
+from lakeforge.lake.batch import REMOVED_KEY, BatchRecord
 
 #: Where a table's Delta root is recorded, so that opening a table needs no layout rule.
 DELTA_LOCATION_PROPERTY = "lakeforge.delta-location"
@@ -209,7 +209,12 @@ class IcebergLog:
         removed files' rows. Raises :class:`CommitConflictError` when another process
         moved the head first.
         """
-        summary = {**record.to_properties(), DELTA_VERSION_KEY: str(delta_version)}
+        # A compaction's list of removed files stays in Delta's commit info (replays
+        # read it there): Iceberg's own manifests say what left, and the list, tens of
+        # KB, would be rewritten with the metadata by every commit while kept.
+        stored = record.to_properties()
+        stored.pop(REMOVED_KEY, None)
+        summary = {**stored, DELTA_VERSION_KEY: str(delta_version)}
         try:
             with self.table.transaction() as transaction:
                 snapshot = transaction.update_snapshot(snapshot_properties=summary)
