@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from lakeforge.errors import LakeforgeError
 from lakeforge.spec.load import load_pipeline
 from lakeforge.spec.model import Pipeline, parse_duration_ms
 
@@ -106,6 +108,24 @@ def every_seconds(_ctx: click.Context, _param: click.Parameter, value: str | Non
     if seconds <= 0:
         raise click.BadParameter("must be more than 0, e.g. 10s")
     return seconds
+
+
+def repeat_every(seconds: float, round_: Callable[[], None]) -> None:
+    """Run ``round_`` every ``seconds`` until Ctrl-C or SIGTERM.
+
+    A failed round is reported and the next one still runs: the stream goes on, and the
+    user may be fixing what failed meanwhile.
+    """
+    stop = stop_on_signals()
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            round_()
+        except LakeforgeError as e:
+            click.echo(f"error: {e.what}", err=True)
+            if e.hint:
+                click.echo(f"hint: {e.hint}", err=True)
+        stop.wait(max(0.0, seconds - (time.monotonic() - began)))
 
 
 def rate(count: float, seconds: float) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
@@ -13,9 +12,9 @@ from lakeforge.cli.common import (
     load,
     pipeline_option,
     print_json,
-    stop_on_signals,
+    repeat_every,
 )
-from lakeforge.errors import LakeforgeError, NotFoundError
+from lakeforge.errors import NotFoundError
 from lakeforge.lake.maintain import MIB, MaintenanceReport, maintain_table
 from lakeforge.profiles import open_profile
 from lakeforge.spec.model import Pipeline
@@ -69,17 +68,7 @@ def maintain(
     if every is None:
         _show(_round(pipeline, target, retain), as_json, quiet)
         return
-    stop = stop_on_signals()
-    while not stop.is_set():
-        began = time.monotonic()
-        try:
-            _show(_round(pipeline, target, retain), as_json, quiet)
-        except LakeforgeError as e:
-            # The stream goes on; so does upkeep (the next round may find things settled).
-            click.echo(f"error: {e.what}", err=True)
-            if e.hint:
-                click.echo(f"hint: {e.hint}", err=True)
-        stop.wait(max(0.0, every - (time.monotonic() - began)))
+    repeat_every(every, lambda: _show(_round(pipeline, target, retain), as_json, quiet))
 
 
 def _round(pipeline: Pipeline, target_file_mb: int, retain_hours: int) -> list[MaintenanceReport]:

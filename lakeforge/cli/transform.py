@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +14,8 @@ from lakeforge.cli.common import (
     load,
     pipeline_option,
     print_json,
-    stop_on_signals,
+    repeat_every,
 )
-from lakeforge.errors import LakeforgeError
 from lakeforge.observe.endpoints import serve_metrics
 from lakeforge.observe.option import metrics_port_option
 
@@ -78,24 +76,19 @@ def transform(
             sys.exit(1)
         return
 
-    stop = stop_on_signals()
     refresh = full_refresh
+
+    def one_round() -> None:
+        nonlocal refresh
+        report = transformer.run(full_refresh=refresh, select=select, on_node=progress)
+        _show(report, as_json)
+        refresh = False
+
     # Only the long-running form serves metrics: a single run ends before a scrape.
     with serve_metrics(pipeline, "transform", metrics_port) as metrics:
         if metrics is not None and verbose:
             click.echo(f"metrics: {metrics.url}", err=True)
-        while not stop.is_set():
-            began = time.monotonic()
-            try:
-                report = transformer.run(full_refresh=refresh, select=select, on_node=progress)
-                _show(report, as_json)
-                refresh = False
-            except LakeforgeError as e:
-                # The stream goes on; so do transforms (the user may be fixing a model).
-                click.echo(f"error: {e.what}", err=True)
-                if e.hint:
-                    click.echo(f"hint: {e.hint}", err=True)
-            stop.wait(max(0.0, every - (time.monotonic() - began)))
+        repeat_every(every, one_round)
 
 
 def _show(report: TransformReport, as_json: bool) -> None:
