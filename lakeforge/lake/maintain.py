@@ -24,6 +24,10 @@ from lakeforge.lake.delta_log import LiveFile
 from lakeforge.lake.table import LakeTable
 
 MIB = 1024 * 1024
+#: The most files one compaction merges: each is opened in turn, and their names go into
+#: Delta's commit info (a few hundred KB at this many). Small files of a slow stream
+#: (tens of KB) would otherwise make groups of thousands.
+MAX_FILES_PER_COMPACTION = 1000
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ class MaintenanceReport:
 def plan_compaction(files: Sequence[LiveFile], target_bytes: int) -> list[list[LiveFile]]:
     """Groups of consecutive small files, each to become one file of about ``target_bytes``.
 
-    A file is small below half the target. Only neighbours in batch order are merged,
+    A file is small below half the target; a group holds at most
+    MAX_FILES_PER_COMPACTION files. Only neighbours in batch order are merged,
     so each file still holds one stretch of the stream (readers skip files by
     ingestion time). A group needs two files at least; the newest, still filling,
     is merged again by a later run once more files join it.
@@ -67,7 +72,8 @@ def plan_compaction(files: Sequence[LiveFile], target_bytes: int) -> list[list[L
     current: list[LiveFile] = []
     size = 0
     for f in files:
-        if f.size >= target_bytes // 2 or (current and size + f.size > target_bytes):
+        full = size + f.size > target_bytes or len(current) == MAX_FILES_PER_COMPACTION
+        if f.size >= target_bytes // 2 or (current and full):
             if len(current) > 1:
                 groups.append(current)
             current, size = [], 0

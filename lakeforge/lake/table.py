@@ -203,9 +203,11 @@ class LakeTable:
         live = {f.path: f for f in self._delta.live_files()}
         if any(p not in live for p in paths):
             return None
-        first = int(paths[0].split("/")[-1].split("-")[0])  # keeps files in batch order
+        # Named after the first file's batch, so that files stay in batch order.
+        first = paths[0].rsplit("/", 1)[-1].split("-", 1)[0]
+        name_sequence = int(first) if first.isdigit() else 0
         started = time.perf_counter()
-        written = self._files.rewrite(paths, self._conform_stored, first)
+        written = self._files.rewrite(paths, self._conform_stored, name_sequence)
         wrote = time.perf_counter()
         expected = sum(live[p].rows for p in paths)
         if written.rows != expected:

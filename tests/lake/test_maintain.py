@@ -56,6 +56,8 @@ def test_plan_merges_runs_of_small_neighbours_up_to_the_target() -> None:
     # At 3 MB, 5 and 6 are big too, leaving 4 and 7 alone; 1 and 2 fill a file.
     assert plan_compaction(files, 3 * MIB) == [[files[0], files[1]]]
     assert plan_compaction([f("1", 1)], 8 * MIB) == []
+    tiny = [LiveFile(f"data/{i:04d}.parquet", 1000, 1) for i in range(2500)]
+    assert [len(g) for g in plan_compaction(tiny, 256 * MIB)] == [1000, 1000, 500]
 
 
 def test_compaction_keeps_every_row_once_in_both_formats(warehouse: Warehouse) -> None:
