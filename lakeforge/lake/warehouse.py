@@ -25,7 +25,7 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
 from lakeforge.lake.base import TableInfo
@@ -46,6 +46,8 @@ from lakeforge.lake.table import LakeTable
 CATALOG_NAME = "lakeforge"
 #: How long a catalog call waits for another process's transaction on the catalog.
 CATALOG_TIMEOUT_S = 30.0
+#: Opening a new catalog only races other processes creating its tables at that moment.
+CATALOG_OPEN_ATTEMPTS = 3
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -63,7 +65,7 @@ class Warehouse:
         # SQLite's busy handler retries, backing off, while another process holds the
         # catalog; past the timeout the call fails with "database is locked".
         uri = f"sqlite:///{self.root / 'catalog.db'}?timeout={catalog_timeout_s:g}"
-        self._catalog = SqlCatalog(CATALOG_NAME, uri=uri, warehouse=self._base)
+        self._catalog = _open_catalog(uri, self._base)
 
     def table(self, name: str, schema: pa.Schema) -> LakeTable:
         """Open table ``name`` (``namespace.table``), creating it with ``schema`` if absent.
@@ -206,6 +208,22 @@ class Warehouse:
                 f"table {name}: the Delta and Iceberg schemas differ: " + "; ".join(problems)
             )
         return LakeTable(name, iceberg, delta)
+
+
+def _open_catalog(uri: str, warehouse: str) -> SqlCatalog:
+    """The SQL catalog at ``uri`` (pyiceberg's), its tables created on first use.
+
+    pyiceberg looks for its tables, then creates them: processes opening a new
+    warehouse together (a runner, a producer, `lakeforge status`) race in between, and
+    the loser's CREATE TABLE fails. The tables exist then; opening again finds them.
+    """
+    for attempt in range(CATALOG_OPEN_ATTEMPTS):
+        try:
+            return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse)
+        except OperationalError as error:
+            if "already exists" not in str(error) or attempt + 1 == CATALOG_OPEN_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _parse(name: str) -> tuple[str, str]:

@@ -102,3 +102,31 @@ def test_runners_starting_together_create_one_table(tmp_path: Path) -> None:
         assert not errors, errors
         with Warehouse(root) as warehouse:
             assert [info.name for info in warehouse.list_tables()] == ["bronze.trades"]
+
+
+def _open_warehouse_when_all_are_ready(
+    root: Path, ready: threading.Barrier, errors: list[str]
+) -> None:
+    ready.wait()
+    try:
+        Warehouse(root).close()
+    except Exception as error:  # reported by the test, with its type
+        errors.append(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_warehouse_together_all_succeed(tmp_path: Path) -> None:
+    """A runner, a producer and `lakeforge status` start at once on a new warehouse."""
+    for attempt in range(5):
+        root = tmp_path / f"lake{attempt}"
+        ready, errors = threading.Barrier(6), []
+        threads = [
+            threading.Thread(target=_open_warehouse_when_all_are_ready, args=(root, ready, errors))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        with Warehouse(root) as warehouse:
+            assert warehouse.list_tables() == []
