@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,36 @@ import yaml
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from lakeforge.children import stop_process
 from tests.lakeforge_cli import lakeforge_json
+
+#: A registry process: lakeforge's embedded registry served until it is terminated.
+_SERVE_REGISTRY = """
+import threading
+from lakeforge.registry import EmbeddedRegistry, RegistryServer
+server = RegistryServer(EmbeddedRegistry(":memory:")).start()
+print(server.url, flush=True)
+threading.Event().wait()
+"""
+
+
+@contextmanager
+def registry_process() -> Iterator[str]:
+    """A Confluent-compatible registry in a process of its own; yields its URL.
+
+    Out of pytest's process: the long cluster tests twice met an in-process registry
+    that refused connections in the full suite (never alone), cause not found.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_REGISTRY], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"the registry process said {url!r}"
+        yield url
+    finally:
+        stop_process(process, timeout=10)
 
 
 def make_cluster_pipeline(stocks: Path, bootstrap: str, registry_url: str) -> str:

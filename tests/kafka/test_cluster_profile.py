@@ -21,11 +21,11 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from lakeforge.registry import EmbeddedRegistry, RegistryServer
 from tests.kafka.cluster import (
     bronze_status,
     group_offsets,
     make_cluster_pipeline,
+    registry_process,
     wait_until,
 )
 from tests.lakeforge_cli import lakeforge, lakeforge_json, start
@@ -34,10 +34,8 @@ from tests.lakeforge_cli import lakeforge, lakeforge_json, start
 @pytest.fixture
 def registry_url() -> Iterator[str]:
     """A Confluent-compatible registry for the cluster profile (lakeforge's own, served)."""
-    registry = EmbeddedRegistry(":memory:")
-    with RegistryServer(registry) as server:
-        yield server.url
-    registry.close()
+    with registry_process() as url:
+        yield url
 
 
 @pytest.fixture
