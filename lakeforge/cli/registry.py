@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
@@ -21,10 +22,12 @@ def registry(pipeline_dir: Path, host: str, port: int | None) -> None:
     pipeline.state_path.mkdir(parents=True, exist_ok=True)
     store = EmbeddedRegistry(pipeline.state_path / "registry.db")
     server = RegistryServer(store, host=host, port=pipeline.registry.port if port is None else port)
-    click.echo(f"schema registry serving the Confluent REST API on {server.url}", err=True)
     try:
-        server.serve_forever()
+        server.start()  # bound first, so that --port 0 announces the port it got
+        click.echo(f"schema registry serving the Confluent REST API on {server.url}", err=True)
+        threading.Event().wait()  # serves until Ctrl-C
     except KeyboardInterrupt:
         pass
     finally:
+        server.stop()
         store.close()
