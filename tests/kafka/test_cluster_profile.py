@@ -21,6 +21,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from lakeforge.children import stop_process
 from tests.kafka.cluster import (
     bronze_status,
     group_offsets,
@@ -101,32 +102,39 @@ def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str], tmp_pat
         return sum(p["committed"] for p in bronze_status(stocks)["partitions"])
 
     runners = [runner(1)]
-    wait_until(lambda: committed() > 100_000, 120, "the first runner to commit 100k trades", said)
-    runners.append(runner(2))
-    time.sleep(8)
-    runners.append(runner(3))
-    time.sleep(8)
-    before_kill = committed()
-    runners[1].send_signal(signal.SIGKILL)
-    runners[1].wait(timeout=30)
-    assert producer.wait(timeout=300) == 0, said()
-    wait_until(
-        lambda: committed() == total, 240, "the remaining runners to commit every trade", said
-    )
-    for survivor in (runners[0], runners[2]):
-        survivor.send_signal(signal.SIGINT)
-        assert survivor.wait(timeout=120) == 0, said()
-    outputs = [logs[1].read_text(), logs[3].read_text()]
-    assert before_kill < total, "the kill came after the end: it proved nothing"
-    for output in outputs:
-        assert "sharing partitions in consumer group" in output
-        assert "rows to bronze" in output, output
-    # The runners that were stopped cleanly each did part of the work.
-    shares = [int(o.split("committed ")[1].split(" batches")[0]) for o in outputs]
-    assert all(share > 0 for share in shares), outputs
-    report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
-    assert report["ok"], report
-    assert bronze_status(stocks)["rows"] == {"iceberg": total, "delta": total}
+    try:
+        wait_until(
+            lambda: committed() > 100_000, 120, "the first runner to commit 100k trades", said
+        )
+        runners.append(runner(2))
+        time.sleep(8)
+        runners.append(runner(3))
+        time.sleep(8)
+        before_kill = committed()
+        runners[1].send_signal(signal.SIGKILL)
+        runners[1].wait(timeout=30)
+        assert producer.wait(timeout=300) == 0, said()
+        wait_until(
+            lambda: committed() == total, 240, "the remaining runners to commit every trade", said
+        )
+        for survivor in (runners[0], runners[2]):
+            survivor.send_signal(signal.SIGINT)
+            assert survivor.wait(timeout=120) == 0, said()
+        outputs = [logs[1].read_text(), logs[3].read_text()]
+        assert before_kill < total, "the kill came after the end: it proved nothing"
+        for output in outputs:
+            assert "sharing partitions in consumer group" in output
+            assert "rows to bronze" in output, output
+        # The runners that were stopped cleanly each did part of the work.
+        shares = [int(o.split("committed ")[1].split(" batches")[0]) for o in outputs]
+        assert all(share > 0 for share in shares), outputs
+        report = lakeforge_json("verify", "--profile", "cluster", pipeline=stocks)
+        assert report["ok"], report
+        assert bronze_status(stocks)["rows"] == {"iceberg": total, "delta": total}
+    finally:
+        # A failure above must not leave them running past the test.
+        for process in (producer, *runners):
+            stop_process(process, timeout=30)
 
 
 def test_run_streams_on_kafka_until_its_duration(cluster: tuple[Path, str]) -> None:
