@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -55,3 +57,28 @@ def positions_of(table: pa.Table) -> list[tuple[int, int]]:
     """Every (partition, offset) pair, sorted: duplicates show up as repeats."""
     pairs = zip(table["_partition"].to_pylist(), table["_offset"].to_pylist(), strict=True)
     return sorted(pairs)
+
+
+def errors_when_raced(threads: int, work: Callable[[threading.Barrier], object]) -> list[str]:
+    """Run ``work`` in ``threads`` threads at once; the errors they raised, with their types.
+
+    Each ``work`` calls ``ready.wait()`` where the race should start, so that what comes
+    before (opening a warehouse, say) does not spread the threads apart. A thread that
+    fails before it gets there breaks the barrier (after a minute at most) rather than
+    leaving the others waiting for ever.
+    """
+    ready = threading.Barrier(threads, timeout=60)
+    errors: list[str] = []
+
+    def one() -> None:
+        try:
+            work(ready)
+        except Exception as error:  # reported by the test, with its type
+            errors.append(f"{type(error).__name__}: {error}")
+
+    running = [threading.Thread(target=one) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return errors

@@ -12,7 +12,7 @@ import pytest
 
 from lakeforge.lake import Warehouse
 from lakeforge.lake.base import PositionsError
-from tests.lake.tables import SCHEMA, in_order, positions_of, trades
+from tests.lake.tables import SCHEMA, errors_when_raced, in_order, positions_of, trades
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,57 +76,33 @@ def test_a_shared_writer_behind_another_keeps_the_furthest_position(tmp_path: Pa
             assert in_order(table.read("iceberg")).equals(in_order(table.read("delta")))
 
 
-def _open_when_all_are_ready(root: Path, ready: threading.Barrier, errors: list[str]) -> None:
-    with Warehouse(root) as warehouse:
-        ready.wait()
-        try:
-            warehouse.table("bronze.trades", SCHEMA)
-        except Exception as error:  # reported by the test, with its type
-            errors.append(f"{type(error).__name__}: {error}")
-
-
 def test_runners_starting_together_create_one_table(tmp_path: Path) -> None:
     """Several runners open a table that does not exist yet at the same moment."""
     for attempt in range(4):
         root = tmp_path / f"lake{attempt}"
         Warehouse(root).close()  # the catalog exists; the namespace and table do not
-        ready, errors = threading.Barrier(6), []
-        threads = [
-            threading.Thread(target=_open_when_all_are_ready, args=(root, ready, errors))
-            for _ in range(6)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+
+        def open_table(ready: threading.Barrier, root: Path = root) -> None:
+            with Warehouse(root) as warehouse:
+                ready.wait()
+                warehouse.table("bronze.trades", SCHEMA)
+
+        errors = errors_when_raced(6, open_table)
         assert not errors, errors
         with Warehouse(root) as warehouse:
             assert [info.name for info in warehouse.list_tables()] == ["bronze.trades"]
-
-
-def _open_warehouse_when_all_are_ready(
-    root: Path, ready: threading.Barrier, errors: list[str]
-) -> None:
-    ready.wait()
-    try:
-        Warehouse(root).close()
-    except Exception as error:  # reported by the test, with its type
-        errors.append(f"{type(error).__name__}: {error}")
 
 
 def test_processes_opening_a_new_warehouse_together_all_succeed(tmp_path: Path) -> None:
     """A runner, a producer and `lakeforge status` start at once on a new warehouse."""
     for attempt in range(5):
         root = tmp_path / f"lake{attempt}"
-        ready, errors = threading.Barrier(6), []
-        threads = [
-            threading.Thread(target=_open_warehouse_when_all_are_ready, args=(root, ready, errors))
-            for _ in range(6)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+
+        def open_warehouse(ready: threading.Barrier, root: Path = root) -> None:
+            ready.wait()
+            Warehouse(root).close()
+
+        errors = errors_when_raced(6, open_warehouse)
         assert not errors, errors
         with Warehouse(root) as warehouse:
             assert warehouse.list_tables() == []

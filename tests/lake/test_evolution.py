@@ -13,7 +13,7 @@ from lakeforge.errors import SchemaError
 from lakeforge.lake import Warehouse
 from lakeforge.lake.evolve import evolve_delta
 from lakeforge.serve.database import connect_lake
-from tests.lake.tables import SCHEMA, in_order, trades
+from tests.lake.tables import SCHEMA, errors_when_raced, in_order, trades
 
 WITH_VENUE = SCHEMA.insert(4, pa.field("venue", pa.string()))
 
@@ -75,34 +75,19 @@ def test_a_change_interrupted_between_the_formats_is_finished_on_open(
     assert in_order(reopened.read("iceberg")).equals(in_order(reopened.read("delta")))
 
 
-def _evolve_when_all_are_ready(
-    root: Path, wider: pa.Schema, ready: threading.Barrier, errors: list[str]
-) -> None:
-    with Warehouse(root) as warehouse:
-        ready.wait()
-        try:
-            warehouse.table("bronze.trades", wider)
-        except Exception as error:  # reported by the test, with its type
-            errors.append(f"{type(error).__name__}: {error}")
-
-
 def test_processes_adding_the_same_column_together_all_succeed(tmp_path: Path) -> None:
     """Runners adopting one schema file at once: each evolves, none fails, one column."""
     for attempt in range(3):
         root = tmp_path / f"lake{attempt}"
         with Warehouse(root) as warehouse:
             warehouse.table("bronze.trades", SCHEMA).commit(trades(0, 0, 10), {0: 10})
-        ready, errors = threading.Barrier(4), []
-        threads = [
-            threading.Thread(
-                target=_evolve_when_all_are_ready, args=(root, WITH_VENUE, ready, errors)
-            )
-            for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+
+        def evolve(ready: threading.Barrier, root: Path = root) -> None:
+            with Warehouse(root) as warehouse:
+                ready.wait()
+                warehouse.table("bronze.trades", WITH_VENUE)
+
+        errors = errors_when_raced(4, evolve)
         assert not errors, errors
         with Warehouse(root) as warehouse:
             table = warehouse.open_table("bronze.trades")
