@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lakeforge.children import stop_process
+from lakeforge.children import Supervisor
 from lakeforge.cli.common import load, pipeline_option, rate, stop_on_signals
 from lakeforge.errors import ConfigError
 from lakeforge.observe.endpoints import serve_metrics
@@ -110,7 +110,8 @@ def run(
     """Produce, process, transform and serve the schema registry until Ctrl-C or --duration.
 
     Transforms run every transform.schedule (pipeline.yaml) in a process of their own,
-    and so does table upkeep (lakeforge maintain) every maintain.schedule.
+    and so does table upkeep (lakeforge maintain) every maintain.schedule. A process
+    beside the runner that exits by itself is reported and started again.
     """
     pipeline = load(pipeline_dir)
     if with_dashboard:
@@ -139,15 +140,17 @@ def run(
             click.echo(f"schema registry: {pipeline.registry.url} (not served by run)", err=True)
         if metrics is not None:
             click.echo(f"runner metrics: {metrics.url}", err=True)
-        producer = None if no_produce else start_producer(pipeline_dir, rate_)
+        children = Supervisor(lambda problem: click.echo(f"error: {problem}", err=True))
+        if not no_produce:
+            children.start("producer", lambda: start_producer(pipeline_dir, rate_))
         schedule = pipeline.transform.schedule if pipeline.transform else 0
-        transforms = None
         if schedule > 0 and not no_transform:
-            transforms = start_transforms(pipeline_dir, schedule / 1000)
-        upkeep = None
-        if pipeline.maintain.schedule > 0 and not no_maintain:
-            upkeep = start_maintenance(pipeline_dir, pipeline.maintain.schedule / 1000)
-        dashboard = start_dashboard(pipeline_dir, dashboard_port) if with_dashboard else None
+            children.start("transform", lambda: start_transforms(pipeline_dir, schedule / 1000))
+        upkeep_every = pipeline.maintain.schedule / 1000
+        if upkeep_every > 0 and not no_maintain:
+            children.start("maintain", lambda: start_maintenance(pipeline_dir, upkeep_every))
+        if with_dashboard:
+            children.start("dashboard", lambda: start_dashboard(pipeline_dir, dashboard_port))
         timer = threading.Timer(duration, stop.set) if duration is not None else None
         if timer:
             timer.start()
@@ -166,9 +169,7 @@ def run(
         finally:
             if timer:
                 timer.cancel()
-            for child in (producer, transforms, upkeep, dashboard):
-                if child is not None:
-                    stop_process(child, timeout=60)
+            children.stop(timeout=60)
             if server is not None:
                 server.stop()
     click.echo(
