@@ -15,7 +15,11 @@ longer be checked against it; only rows at or above the log's start are compared
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -26,6 +30,8 @@ from lakeforge.spec.model import Pipeline
 from lakeforge.stream.runner import BronzeStream
 
 FETCH_ROWS = 200_000
+#: DuckDB's memory while it compares; the rest spills to a scratch file beside the state.
+MEMORY_LIMIT = "1GB"
 FORMATS: tuple[Literal["iceberg", "delta"], ...] = ("iceberg", "delta")
 
 
@@ -69,10 +75,24 @@ class TableCheck:
         return not any(p.problems for p in self.partitions)
 
 
-def _read_log(stream: BronzeStream, profile: Profile, positions: dict[int, int]) -> pa.Table:
-    """Decode every held message below the positions: partition, offset, ok, fields."""
+def _log_schema(stream: BronzeStream) -> pa.Schema:
+    extra = [
+        pa.field("_offset", pa.int64()),
+        pa.field("_partition", pa.int32()),
+        pa.field("_decoded", pa.bool_()),
+    ]
+    return pa.schema(list(stream.schema.arrow_schema) + extra)
+
+
+def _read_log(
+    stream: BronzeStream, profile: Profile, positions: dict[int, int]
+) -> Iterator[pa.RecordBatch]:
+    """Decode every held message below the positions: partition, offset, ok, fields.
+
+    A fetch at a time, so that memory stays bounded however long the log is.
+    """
     bus, topic = profile.bus, stream.topic.name
-    pieces = []
+    schema = _log_schema(stream)
     for partition, start in sorted(bus.start_offsets(topic).items()):
         offset, position = start, positions.get(partition, start)
         while offset < position:
@@ -86,20 +106,23 @@ def _read_log(stream: BronzeStream, profile: Profile, positions: dict[int, int])
             )
             bad = pa.table({"_offset": offsets.take(pa.array(decoded.errors.index, pa.int64()))})
             for part, ok in ((good, True), (bad, False)):
+                if not part.num_rows:
+                    continue
                 part = part.append_column(
                     "_partition", pa.array([partition] * part.num_rows, pa.int32())
                 )
-                pieces.append(part.append_column("_decoded", pa.array([ok] * part.num_rows)))
+                part = part.append_column("_decoded", pa.array([ok] * part.num_rows))
+                yield from _conform(part, schema).to_batches()
             offset = fetched.next_offset
-    if not pieces:
-        fields = list(stream.schema.arrow_schema)
-        extra = [
-            pa.field("_offset", pa.int64()),
-            pa.field("_partition", pa.int32()),
-            pa.field("_decoded", pa.bool_()),
-        ]
-        return pa.schema(fields + extra).empty_table()
-    return pa.concat_tables(pieces, promote_options="default")
+
+
+def _conform(part: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``part`` with ``schema``'s columns in order; the ones it lacks are null."""
+    columns = [
+        part.column(f.name) if f.name in part.column_names else pa.nulls(part.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _hash(columns: list[str]) -> str:
@@ -150,37 +173,56 @@ def _account(
     return account, expected
 
 
-def verify_table(stream: BronzeStream, profile: Profile) -> TableCheck:
-    """Compare log, Iceberg and Delta for one bronze table."""
+def verify_table(stream: BronzeStream, profile: Profile, scratch: Path) -> TableCheck:
+    """Compare log, Iceberg and Delta for one bronze table (working files under ``scratch``)."""
     fields = list(stream.schema.arrow_schema.names)
     positions = stream.bronze.positions()
     bus, topic = profile.bus, stream.topic.name
     ends, starts = bus.end_offsets(topic), bus.start_offsets(topic)
-    db = duckdb.connect(":memory:")
-    _load(db, "log", _read_log(stream, profile, positions))
-    for fmt in FORMATS:
-        _load(db, f"{fmt}_bronze", stream.bronze.read(fmt))
-        _load(db, f"{fmt}_dead", stream.dead_letters.read(fmt))
     checks = []
-    for partition in sorted(ends):
-        start, position = (
-            starts.get(partition, 0),
-            positions.get(partition, starts.get(partition, 0)),
-        )
-        accounts: dict[str, FormatAccount] = {}
-        expected: dict[str, str] = {}
+    with _database(scratch) as db:
+        log = _read_log(stream, profile, positions)
+        _load(db, "log", pa.RecordBatchReader.from_batches(_log_schema(stream), log))
         for fmt in FORMATS:
-            accounts[fmt], expected[fmt] = _account(db, fmt, partition, position, start, fields)
-        log_hash = expected["delta"]
-        check = PartitionCheck(partition, start, position, ends[partition], log_hash, accounts)
-        check.problems = _problems(check, expected)
-        checks.append(check)
-    db.close()
+            _load(db, f"{fmt}_bronze", stream.bronze.batches(fmt))
+            _load(db, f"{fmt}_dead", stream.dead_letters.batches(fmt))
+        for partition in sorted(ends):
+            start, position = (
+                starts.get(partition, 0),
+                positions.get(partition, starts.get(partition, 0)),
+            )
+            accounts: dict[str, FormatAccount] = {}
+            expected: dict[str, str] = {}
+            for fmt in FORMATS:
+                accounts[fmt], expected[fmt] = _account(db, fmt, partition, position, start, fields)
+            log_hash = expected["delta"]
+            check = PartitionCheck(partition, start, position, ends[partition], log_hash, accounts)
+            check.problems = _problems(check, expected)
+            checks.append(check)
     return TableCheck(stream.bronze.name, topic, checks)
 
 
-def _load(db: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
-    """Copy ``rows`` into a DuckDB table.
+@contextlib.contextmanager
+def _database(parent: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A scratch DuckDB database in a file under ``parent``, deleted afterwards.
+
+    Its memory is bounded and DuckDB spills what does not fit: held in memory, the log
+    and both formats took 7.5 GB for 11.7M trades.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="verify-", dir=parent) as scratch:
+        db = duckdb.connect(f"{scratch}/verify.duckdb")
+        try:
+            db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            db.execute(f"SET temp_directory = '{scratch}'")
+            db.execute("SET preserve_insertion_order = false")
+            yield db
+        finally:
+            db.close()
+
+
+def _load(db: duckdb.DuckDBPyConnection, name: str, rows: pa.RecordBatchReader) -> None:
+    """Copy ``rows`` into a DuckDB table, a batch at a time.
 
     Each query below scans it again: a registered Arrow table of thousands of chunks
     (one per batch or fetch) took seconds per query on millions of rows; a DuckDB table
@@ -215,7 +257,8 @@ def _problems(check: PartitionCheck, expected: dict[str, str]) -> list[str]:
 def verify_pipeline(pipeline: Pipeline, profile: Profile) -> list[TableCheck]:
     """Verify every bronze table of ``pipeline``."""
     return [
-        verify_table(BronzeStream(pipeline, spec, profile), profile) for spec in pipeline.bronze
+        verify_table(BronzeStream(pipeline, spec, profile), profile, pipeline.state_path)
+        for spec in pipeline.bronze
     ]
 
 

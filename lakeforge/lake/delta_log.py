@@ -240,7 +240,7 @@ class DeltaLog:
             return 0
         return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
-    def read(self) -> pa.Table:
-        """Every row of the table at its newest version (for verification and tests)."""
+    def batches(self) -> pa.RecordBatchReader:
+        """Every row of the table at its newest version, a batch at a time (verify, tests)."""
         self._table.update_incremental()
-        return self._table.to_pyarrow_table()
+        return self._table.to_pyarrow_dataset().scanner().to_reader()

@@ -138,8 +138,7 @@ class LakeTable:
                 if attempt + 1 == attempts:
                     raise
                 if shared:
-                    # Jitter, so that runners that met do not meet again at once.
-                    time.sleep(random.uniform(0, min(SHARED_BACKOFF_MAX_S, 0.01 * 2**attempt)))
+                    _back_off(attempt)
         raise AssertionError("unreachable")
 
     def _commit_once(
@@ -171,22 +170,10 @@ class LakeTable:
             raise _DeltaConflict(e.what, e.hint) from e
         delta_done = time.perf_counter()
         _crash_point("delta")
-        known = {sequence: [self._data_file(f) for f in written]}
-        snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
-        iceberg_done = time.perf_counter()
+        result = self._follow_in_iceberg(record, version, written, started, wrote, delta_done)
         if sequence % CHECKPOINT_INTERVAL == 0:  # Iceberg holds every batch: safe now
             self._delta.clean_up()
-        return CommitResult(
-            rows=rows.num_rows,
-            files=record.files,
-            sequence=sequence,
-            delta_version=version,
-            iceberg_snapshot_id=snapshot_id,
-            positions=dict(merged),
-            parquet_ms=(wrote - started) * 1000,
-            delta_ms=(delta_done - wrote) * 1000,
-            iceberg_ms=(iceberg_done - delta_done) * 1000,
-        )
+        return result
 
     def compact(self, paths: Sequence[str]) -> CommitResult | None:
         """Rewrite the data files at ``paths`` (relative, in order) as one, in both formats.
@@ -238,15 +225,31 @@ class LakeTable:
                 if attempt + 1 == SHARED_COMMIT_ATTEMPTS:
                     self._files.delete(written.path)
                     raise
-                time.sleep(random.uniform(0, min(SHARED_BACKOFF_MAX_S, 0.01 * 2**attempt)))
+                _back_off(attempt)
         delta_done = time.perf_counter()
         _crash_point("compact-delta")
-        known = {sequence: [self._data_file(written)]}
+        return self._follow_in_iceberg(record, version, [written], started, wrote, delta_done)
+
+    def _follow_in_iceberg(
+        self,
+        record: BatchRecord,
+        version: int,
+        written: Sequence[WrittenFile],
+        started: float,
+        wrote: float,
+        delta_done: float,
+    ) -> CommitResult:
+        """Commit to Iceberg the batch Delta just took (at ``version``); what was stored.
+
+        ``started``, ``wrote`` and ``delta_done`` are the ``perf_counter`` times the
+        batch's Parquet write began and ended and its Delta commit ended.
+        """
+        known = {record.sequence: [self._data_file(f) for f in written]}
         snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
         return CommitResult(
-            rows=written.rows,
+            rows=sum(f.rows for f in written),
             files=record.files,
-            sequence=sequence,
+            sequence=record.sequence,
             delta_version=version,
             iceberg_snapshot_id=snapshot_id,
             positions=dict(record.positions),
@@ -379,14 +382,24 @@ class LakeTable:
             )
 
     def read(self, format: Literal["iceberg", "delta"]) -> pa.Table:
-        """The whole table as one format reads it, in the table's schema (for verify, tests)."""
+        """The whole table as one format reads it, in the table's schema (for tests)."""
+        return self.batches(format).read_all()
+
+    def batches(self, format: Literal["iceberg", "delta"]) -> pa.RecordBatchReader:
+        """The whole table as one format reads it, in the table's schema, a batch at a time.
+
+        Memory stays bounded however large the table is: what ``verify`` reads.
+        """
         if format == "iceberg":
-            table = self._iceberg.read()
+            reader = self._iceberg.batches()
         elif format == "delta":
-            table = self._delta.read()
+            reader = self._delta.batches()
         else:
             raise ConfigError(f"unknown table format {format!r}", hint="use 'iceberg' or 'delta'")
-        return table.select(self.schema.names).cast(self.schema)
+        schema = self.schema
+        return pa.RecordBatchReader.from_batches(
+            schema, (batch.select(schema.names).cast(schema) for batch in reader)
+        )
 
     def stats(self) -> TableStats:
         """Rows, files and the last commit, from Iceberg's snapshot summary alone.
@@ -434,6 +447,11 @@ def _read_pinned(path: Path) -> TableMetadata:
                 ) from error
             time.sleep(0.2)
     raise AssertionError("unreachable")
+
+
+def _back_off(attempt: int) -> None:
+    """Sleep before retry ``attempt`` + 1, with jitter: writers that met do not meet again."""
+    time.sleep(random.uniform(0, min(SHARED_BACKOFF_MAX_S, 0.01 * 2**attempt)))
 
 
 def _crash_point(step: str) -> None:
