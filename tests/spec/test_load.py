@@ -23,7 +23,7 @@ def edit(folder: Path, change: dict | None = None, text: str | None = None) -> P
         node = data
         parts = dotted.split(".")
         for part in parts[:-1]:
-            node = node[int(part)] if part.isdigit() else node[part]
+            node = node[int(part)] if part.isdigit() else node.setdefault(part, {})
         last = parts[-1]
         if value is ...:
             del node[last]
@@ -81,6 +81,16 @@ def test_top_level_must_be_mapping(stocks: Path) -> None:
         ({"bronze.0.formats": ["parquet"]}, r"bronze\[0\]\.formats\[0\]: Input should be"),
         ({"name": ...}, r"name: Field required"),
         ({"registry.compatibility": "SOMETIMES"}, r"registry\.compatibility: Input should be"),
+        ({"maintain.schedule": "weekly"}, r"maintain\.schedule: .*not a duration"),
+        (
+            {"maintain.schedule": -5},
+            r"maintain\.schedule: Input should be greater than or equal to 0",
+        ),
+        ({"maintain.target_file_mb": 0}, r"maintain\.target_file_mb: Input should be greater"),
+        ({"maintain.target_file_mb": "big"}, r"maintain\.target_file_mb: .*integer.*'big'"),
+        ({"maintain.target_file_mb": 10**6}, r"maintain\.target_file_mb: Input should be less"),
+        ({"maintain.retain_hours": 0}, r"maintain\.retain_hours: Input should be greater"),
+        ({"maintain.vacuum": True}, r"maintain\.vacuum: unknown setting"),
     ],
 )
 def test_structural_mistakes_name_the_field(stocks: Path, change: dict, expected: str) -> None:
