@@ -74,7 +74,8 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stopping.wait(self._check_every):
             now = time.monotonic()
-            for name, child in self._children.items():
+            # A copy: start() may add a child meanwhile.
+            for name, child in list(self._children.items()):
                 code = child.process.poll()
                 if code is None or now < child.restart_at:
                     continue
@@ -87,9 +88,14 @@ class Supervisor:
                     )
                     child.restart_at = now + child.pause
                     continue
-                child.process = child.launch()
-                child.started, child.restart_at = now, 0.0
                 child.pause = min(child.pause * 2, self._max_pause)
+                try:
+                    child.process = child.launch()
+                except OSError as e:  # e.g. too many processes: try again after the pause
+                    self._report(f"could not start the {name} process again: {e}")
+                    child.restart_at = now + child.pause
+                    continue
+                child.started, child.restart_at = now, 0.0
 
 
 @dataclass

@@ -109,9 +109,9 @@ def _read_log(
                 if not part.num_rows:
                     continue
                 part = part.append_column(
-                    "_partition", pa.array([partition] * part.num_rows, pa.int32())
+                    "_partition", pa.repeat(pa.scalar(partition, pa.int32()), part.num_rows)
                 )
-                part = part.append_column("_decoded", pa.array([ok] * part.num_rows))
+                part = part.append_column("_decoded", pa.repeat(pa.scalar(ok), part.num_rows))
                 yield from _conform(part, schema).to_batches()
             offset = fetched.next_offset
 
