@@ -114,7 +114,14 @@ def test_runners_scale_out_and_survive_a_kill(cluster: tuple[Path, str], tmp_pat
         runners[1].send_signal(signal.SIGKILL)
         runners[1].wait(timeout=30)
         assert producer.poll() is None, "the producer ended before the kill:\n" + said()
-        time.sleep(5)  # the survivors take over the partitions while trades still arrive
+        # The survivors take over while trades still arrive, until each shows work of its
+        # own (a line every 10 batches): under load runner 3 once began only at the end.
+        wait_until(
+            lambda: all(" batches, " in logs[n].read_text() for n in (1, 3)),
+            180,
+            "both surviving runners to commit 10 batches each",
+            said,
+        )
         producer.send_signal(signal.SIGINT)
         assert producer.wait(timeout=60) == 0, said()
         total = sum(p["log_end"] for p in bronze_status(stocks)["partitions"])
