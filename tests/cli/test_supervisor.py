@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from lakeforge.children import Supervisor
+from lakeforge.children import Supervisor, stop_process
 from tests.kafka.cluster import wait_until
 from tests.lakeforge_cli import start
 
@@ -104,6 +104,5 @@ def test_run_starts_its_upkeep_again_after_it_was_killed(stocks: Path, tmp_path:
         assert run.wait(timeout=120) == 0, log.read_text()
         assert "stopped cleanly" in log.read_text()
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+        # SIGTERM first: run then stops its children, which a SIGKILL would orphan.
+        stop_process(run, timeout=60)
