@@ -29,6 +29,9 @@ def tables(pipeline_dir: Path, as_json: bool) -> None:
                 "layer": layer,
                 "kind": "dead_letters" if is_dead_letter_table(info.name) else "table",
                 "rows": info.rows,
+                "partitioned_by": (
+                    f"day({info.partition_by_day})" if info.partition_by_day else None
+                ),
                 "formats": [
                     {"format": "iceberg", "location": info.iceberg_metadata_location},
                     *(
@@ -45,6 +48,7 @@ def tables(pipeline_dir: Path, as_json: bool) -> None:
     if not rows:
         click.echo("no tables yet: run 'lakeforge process' or 'lakeforge run' first")
     for row in rows:
-        click.echo(f"{row['name']} ({row['layer']}, {row['rows']:,} rows)")
+        partitioning = f", partitioned by {row['partitioned_by']}" if row["partitioned_by"] else ""
+        click.echo(f"{row['name']} ({row['layer']}, {row['rows']:,} rows{partitioning})")
         for fmt in row["formats"]:
             click.echo(f"  {fmt['format']:8} {fmt['location']}")

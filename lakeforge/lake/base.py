@@ -84,6 +84,8 @@ class TableInfo:
     #: The Delta version holding the same batches as the current Iceberg snapshot (so
     #: both formats can be read at one state); ``None`` for Iceberg-only tables.
     delta_version: int | None = None
+    #: The column whose UTC day partitions the table; ``None`` when it is unpartitioned.
+    partition_by_day: str | None = None
 
 
 class CommitConflictError(TransientError):

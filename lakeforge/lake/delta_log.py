@@ -22,6 +22,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from lakeforge.errors import DataIntegrityError
 from lakeforge.lake.base import CommitConflictError
 from lakeforge.lake.batch import BatchRecord
+from lakeforge.lake.days import day_of_path
 from lakeforge.lake.parquet import WrittenFile
 
 #: The app id of lakeforge's app transactions; one source (one set of positions) per table.
@@ -47,6 +48,11 @@ class LiveFile:
     path: str
     size: int
     rows: int
+
+    @property
+    def day(self) -> str | None:
+        """The day partition (``YYYY-MM-DD``) the file is in; None when unpartitioned."""
+        return day_of_path(self.path)
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,8 @@ class DeltaLog:
         paths = actions.column("path").to_pylist()
         sizes = actions.column("size_bytes").to_pylist()
         rows = actions.column("num_records").fill_null(-1).to_pylist()
-        # File names start with the zero-padded sequence of the batch that wrote them.
+        # File names start with the zero-padded sequence of the batch that wrote them
+        # (under a day's folder in a partitioned table: days in order, then batches).
         return sorted(
             (LiveFile(p, int(s), int(r)) for p, s, r in zip(paths, sizes, rows, strict=True)),
             key=lambda f: f.path,

@@ -31,10 +31,12 @@ from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
+from pyiceberg.transforms import DayTransform
 
 from lakeforge.errors import DataIntegrityError
 from lakeforge.lake.base import CommitConflictError
 from lakeforge.lake.batch import REMOVED_KEY, BatchRecord
+from lakeforge.lake.days import partition_field_name
 
 #: Where a table's Delta root is recorded, so that opening a table needs no layout rule.
 DELTA_LOCATION_PROPERTY = "lakeforge.delta-location"
@@ -69,9 +71,17 @@ TABLE_PROPERTIES: Mapping[str, str] = {
 
 
 def create_table(
-    catalog: Catalog, identifier: tuple[str, str], schema: pa.Schema, location: str, delta: str
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    schema: pa.Schema,
+    location: str,
+    delta: str,
+    partition_by_day: str | None = None,
 ) -> Table:
-    """Create the Iceberg table, or load it if another process created it first."""
+    """Create the Iceberg table, or load it if another process created it first.
+
+    ``partition_by_day``: a timestamp column whose UTC day partitions the table.
+    """
     try:
         create = catalog.create_table_transaction(
             identifier,
@@ -79,6 +89,11 @@ def create_table(
             location=location,
             properties={**TABLE_PROPERTIES, DELTA_LOCATION_PROPERTY: delta},
         )
+        if partition_by_day is not None:
+            with create.update_spec() as spec:
+                spec.add_field(
+                    partition_by_day, DayTransform(), partition_field_name(partition_by_day)
+                )
         # The name mapping must be built from the ids pyiceberg just assigned. Our files
         # carry those ids; the mapping lets readers scan files without ids too (the
         # notes' trap: low-level fast_append, unlike add_files, never sets it).
@@ -95,6 +110,15 @@ def create_table(
     table = catalog.load_table(identifier)
     write_version_hint(table)
     return table
+
+
+def partition_by_day(table: Table) -> str | None:
+    """The column whose UTC day partitions ``table``; None when it is unpartitioned."""
+    schema = table.schema()
+    for field in table.spec().fields:
+        if isinstance(field.transform, DayTransform):
+            return schema.find_column_name(field.source_id)
+    return None
 
 
 def write_version_hint(table: Table) -> None:
@@ -133,6 +157,11 @@ class IcebergLog:
     def schema(self) -> Schema:
         """The table's Iceberg schema (with its field ids)."""
         return self.table.schema()
+
+    @property
+    def partition_by_day(self) -> str | None:
+        """The column whose day partitions the table; None when it is unpartitioned."""
+        return partition_by_day(self.table)
 
     @property
     def delta_location(self) -> str:
@@ -183,11 +212,20 @@ class IcebergLog:
             stats_columns=compute_statistics_plan(schema, metadata.properties),
             parquet_column_mapping=parquet_path_to_id_mapping(schema),
         )
+        try:
+            partition = statistics.partition(metadata.spec(), schema)
+        except ValueError as error:
+            # Files are split by day before they are written: this is a file from elsewhere.
+            raise DataIntegrityError(
+                f"Iceberg table {self.table.name()}: data file {uri} does not fit one "
+                f"partition: {error}",
+                hint="a file of a day-partitioned table holds rows of one day only",
+            ) from error
         return DataFile.from_args(
             content=DataFileContent.DATA,
             file_path=uri,
             file_format=FileFormat.PARQUET,
-            partition=statistics.partition(metadata.spec(), schema),
+            partition=partition,
             file_size_in_bytes=size,
             sort_order_id=None,
             spec_id=metadata.default_spec_id,

@@ -65,14 +65,17 @@ def plan_compaction(files: Sequence[LiveFile], target_bytes: int) -> list[list[L
     A file is small below half the target; a group holds at most
     MAX_FILES_PER_COMPACTION files. Only neighbours in batch order are merged,
     so each file still holds one stretch of the stream (readers skip files by
-    ingestion time). A group needs two files at least; the newest, still filling,
-    is merged again by a later run once more files join it.
+    ingestion time), and only files of the same day partition. A group needs two
+    files at least; the newest, still filling, is merged again by a later run once
+    more files join it.
     """
     groups: list[list[LiveFile]] = []
     current: list[LiveFile] = []
     size = 0
     for f in files:
         full = size + f.size > target_bytes or len(current) == MAX_FILES_PER_COMPACTION
+        if current and f.day != current[-1].day:
+            full = True
         if f.size >= target_bytes // 2 or (current and full):
             if len(current) > 1:
                 groups.append(current)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,9 +60,12 @@ class TableFiles:
         """The absolute location of a relative data file path (what Iceberg stores)."""
         return f"{self.root_uri}/{path}"
 
-    def write(self, rows: pa.Table, sequence: int) -> WrittenFile:
-        """Write ``rows`` (already in the file schema) as one new Parquet file."""
-        path = self._new_path(sequence)
+    def write(self, rows: pa.Table, sequence: int, directory: str | None = None) -> WrittenFile:
+        """Write ``rows`` (already in the file schema) as one new Parquet file.
+
+        ``directory``: a folder under ``data/`` (a day partition's) for the file.
+        """
+        path = self._new_path(sequence, directory)
         footers: list[pq.FileMetaData] = []
         pq.write_table(
             rows,
@@ -79,20 +82,24 @@ class TableFiles:
         return WrittenFile(path, size, modified_ms, rows.num_rows, footer, stats)
 
     def rewrite(
-        self, paths: Sequence[str], conform: Callable[[pa.Table], pa.Table], sequence: int
+        self,
+        paths: Sequence[str],
+        conform: Callable[[pa.Table], pa.Table],
+        sequence: int,
+        directory: str | None = None,
     ) -> WrittenFile:
         """Write the rows of the files at ``paths``, in order, as one new Parquet file.
 
-        One input file is in memory at a time. ``conform`` casts each to the table's
-        current file schema (a file from before a schema change lacks new columns).
+        One row group of one input file is in memory at a time: inputs may be large
+        files of an earlier compaction. ``conform`` casts each to the table's current
+        file schema (a file from before a schema change lacks new columns).
         """
-        path = self._new_path(sequence)
+        path = self._new_path(sequence, directory)
         facts = ColumnFacts()
         rows = 0
         writer: pq.ParquetWriter | None = None
         try:
-            for source in paths:
-                table = conform(pq.read_table(f"{self._root}/{source}", filesystem=self._fs))
+            for table in self._row_groups(paths, conform):
                 if writer is None:
                     writer = pq.ParquetWriter(
                         f"{self._root}/{path}",
@@ -120,9 +127,19 @@ class TableFiles:
             path, size, modified_ms, rows, footer, delta_stats(schema, rows, facts, footer)
         )
 
-    def _new_path(self, sequence: int) -> str:
-        self._fs.create_dir(f"{self._root}/data", recursive=True)
-        return f"data/{sequence:010d}-{uuid.uuid4().hex}.parquet"
+    def _row_groups(
+        self, paths: Sequence[str], conform: Callable[[pa.Table], pa.Table]
+    ) -> Iterator[pa.Table]:
+        for source in paths:
+            with self._fs.open_input_file(f"{self._root}/{source}") as handle:
+                parquet = pq.ParquetFile(handle)
+                for group in range(parquet.num_row_groups):
+                    yield conform(parquet.read_row_group(group))
+
+    def _new_path(self, sequence: int, directory: str | None) -> str:
+        folder = f"data/{directory}" if directory else "data"
+        self._fs.create_dir(f"{self._root}/{folder}", recursive=True)
+        return f"{folder}/{sequence:010d}-{uuid.uuid4().hex}.parquet"
 
     def stat(self, path: str) -> tuple[int, int]:
         """Size and modification time (ms) of a data file.

@@ -7,15 +7,16 @@ info. A crash before the Delta commit leaves an *orphan* data file that no log
 references: harmless, it is never read; :meth:`LakeTable.vacuum` deletes it after the
 retention period.
 
-Unpartitioned tables only for now: one data file per batch, until
-:meth:`LakeTable.compact` rewrites consecutive small files into one, as a batch of its
-own that changes no position.
+One data file per batch (one per day a batch spans, in a table partitioned by day,
+see :mod:`lakeforge.lake.days`), until :meth:`LakeTable.compact` rewrites consecutive
+small files into one, as a batch of its own that changes no position.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import random
 import signal
 import time
@@ -39,6 +40,7 @@ from lakeforge.lake.batch import (
     drop_stored_rows,
     merge_positions,
 )
+from lakeforge.lake.days import day_directory, split_by_day
 from lakeforge.lake.delta_log import CHECKPOINT_INTERVAL, DeltaBatch, DeltaLog, LiveFile
 from lakeforge.lake.iceberg_log import IcebergLog, summary_of
 from lakeforge.lake.parquet import TableFiles, WrittenFile
@@ -75,6 +77,8 @@ class LakeTable:
         #: The table's columns, in the canonical Arrow form both formats read back.
         self.schema: pa.Schema = arrow_schema(iceberg.schema)
         self._file_schema = file_schema(self.schema, iceberg.schema)
+        #: The column whose UTC day partitions the table; None when it is unpartitioned.
+        self.partition_by_day = iceberg.partition_by_day
         self._reconcile()
 
     @property
@@ -158,7 +162,8 @@ class LakeTable:
         sequence = (last.record.sequence if last else 0) + 1
 
         started = time.perf_counter()
-        written = [self._files.write(rows, sequence)] if rows.num_rows else []
+        written = self._write(rows, sequence)
+        data_files = self._data_files(written)
         wrote = time.perf_counter()
         _crash_point("parquet")
         record = BatchRecord(sequence, merged, tuple(f.path for f in written), properties)
@@ -170,7 +175,7 @@ class LakeTable:
             raise _DeltaConflict(e.what, e.hint) from e
         delta_done = time.perf_counter()
         _crash_point("delta")
-        result = self._follow_in_iceberg(record, version, written, started, wrote, delta_done)
+        result = self._follow_in_iceberg(record, version, data_files, started, wrote, delta_done)
         if sequence % CHECKPOINT_INTERVAL == 0:  # Iceberg holds every batch: safe now
             self._delta.clean_up()
         return result
@@ -187,15 +192,19 @@ class LakeTable:
         """
         if len(paths) < 2:
             raise ValueError("compacting needs at least two files")
+        folders = {posixpath.dirname(p) for p in paths}
+        if len(folders) > 1:
+            # In a partitioned table a folder is a day: a file across days fits no partition.
+            raise ValueError(f"compacting files of different folders: {', '.join(sorted(folders))}")
         live = {f.path: f for f in self._delta.live_files()}
         if any(p not in live for p in paths):
             return None
         # Named after the first file's batch, so that files stay in batch order.
         first = paths[0].rsplit("/", 1)[-1].split("-", 1)[0]
         name_sequence = int(first) if first.isdigit() else 0
+        folder = folders.pop().removeprefix("data").lstrip("/") or None
         started = time.perf_counter()
-        written = self._files.rewrite(paths, self._conform_stored, name_sequence)
-        wrote = time.perf_counter()
+        written = self._files.rewrite(paths, self._conform_stored, name_sequence, folder)
         expected = sum(live[p].rows for p in paths)
         if written.rows != expected:
             self._files.delete(written.path)
@@ -204,6 +213,8 @@ class LakeTable:
                 f"their add actions say {expected}; nothing was committed",
                 hint="compare both formats with `lakeforge verify`",
             )
+        data_files = self._data_files([written])
+        wrote = time.perf_counter()
         for attempt in range(SHARED_COMMIT_ATTEMPTS):
             last = self._delta.last_batch()
             live = {f.path: f for f in self._delta.live_files(reload=False)}
@@ -228,26 +239,56 @@ class LakeTable:
                 _back_off(attempt)
         delta_done = time.perf_counter()
         _crash_point("compact-delta")
-        return self._follow_in_iceberg(record, version, [written], started, wrote, delta_done)
+        return self._follow_in_iceberg(record, version, data_files, started, wrote, delta_done)
+
+    def _write(self, rows: pa.Table, sequence: int) -> list[WrittenFile]:
+        """Write a batch's rows: one file, or one per day in a table partitioned by day."""
+        if rows.num_rows == 0:
+            return []
+        if self.partition_by_day is None:
+            return [self._files.write(rows, sequence)]
+        written: list[WrittenFile] = []
+        try:
+            for day, part in split_by_day(rows, self.partition_by_day):
+                directory = day_directory(self.partition_by_day, day)
+                written.append(self._files.write(part, sequence, directory))
+        except BaseException:
+            for f in written:
+                self._files.delete(f.path)
+            raise
+        return written
+
+    def _data_files(self, written: Sequence[WrittenFile]) -> list[DataFile]:
+        """Iceberg's entries for new files, made before any commit.
+
+        A file Iceberg would refuse must stop the batch before Delta takes it, not after.
+        """
+        try:
+            return [self._data_file(f) for f in written]
+        except BaseException:
+            for f in written:
+                self._files.delete(f.path)
+            raise
 
     def _follow_in_iceberg(
         self,
         record: BatchRecord,
         version: int,
-        written: Sequence[WrittenFile],
+        data_files: list[DataFile],
         started: float,
         wrote: float,
         delta_done: float,
     ) -> CommitResult:
         """Commit to Iceberg the batch Delta just took (at ``version``); what was stored.
 
-        ``started``, ``wrote`` and ``delta_done`` are the ``perf_counter`` times the
-        batch's Parquet write began and ended and its Delta commit ended.
+        ``data_files`` are Iceberg's entries for the batch's new files. ``started``,
+        ``wrote`` and ``delta_done`` are the ``perf_counter`` times the batch's Parquet
+        write began and ended and its Delta commit ended.
         """
-        known = {record.sequence: [self._data_file(f) for f in written]}
+        known = {record.sequence: data_files}
         snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
         return CommitResult(
-            rows=sum(f.rows for f in written),
+            rows=sum(f.record_count for f in data_files),
             files=record.files,
             sequence=record.sequence,
             delta_version=version,

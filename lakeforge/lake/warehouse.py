@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from lakeforge.errors import ConfigError, DataIntegrityError, NotFoundError, SchemaError
 from lakeforge.lake.base import TableInfo
+from lakeforge.lake.days import check_day_column
 from lakeforge.lake.delta_log import DeltaLog
 from lakeforge.lake.evolve import evolve_delta, evolve_iceberg
 from lakeforge.lake.iceberg_log import (
@@ -36,6 +37,7 @@ from lakeforge.lake.iceberg_log import (
     DELTA_VERSION_KEY,
     IcebergLog,
     create_table,
+    partition_by_day,
     summary_of,
 )
 from lakeforge.lake.published import PublishedTable
@@ -67,14 +69,20 @@ class Warehouse:
         uri = f"sqlite:///{self.root / 'catalog.db'}?timeout={catalog_timeout_s:g}"
         self._catalog = _open_catalog(uri, self._base)
 
-    def table(self, name: str, schema: pa.Schema) -> LakeTable:
+    def table(self, name: str, schema: pa.Schema, partition_by_day: str | None = None) -> LakeTable:
         """Open table ``name`` (``namespace.table``), creating it with ``schema`` if absent.
+
+        ``partition_by_day``: a required timestamp column whose UTC day partitions a
+        table created here (see :mod:`lakeforge.lake.days`). A table that exists keeps
+        the partitioning it was created with: Delta cannot change it in place.
 
         Raises :class:`~lakeforge.errors.SchemaError` when the schema is unsupported or
         the table exists with another schema.
         """
         namespace, table = _parse(name)
         wanted = canonical_schema(schema)
+        if partition_by_day is not None:
+            check_day_column(wanted, partition_by_day)
         delta_location = f"{self._base}/delta/{namespace}/{table}"
         existing = self._load(namespace, table)
         if existing is None:
@@ -89,6 +97,7 @@ class Warehouse:
                 wanted,
                 f"{self._base}/iceberg/{namespace}/{table}",
                 delta_location,
+                partition_by_day,
             )
         else:
             existing = self._evolve(name, existing, wanted)
@@ -159,6 +168,7 @@ class Warehouse:
                         rows=int(rows),
                         iceberg_location=loaded.location(),
                         delta_version=int(version) if version is not None else None,
+                        partition_by_day=partition_by_day(loaded),
                     )
                 )
         return infos

@@ -24,6 +24,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
         pa.field("failed_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
+#: Dead letters are partitioned by the day they failed, as bronze is by ingestion day.
+DEAD_LETTER_DAY_COLUMN = "failed_at"
 
 
 #: Every bronze table, and its dead letters, live in this catalog namespace.

@@ -23,6 +23,11 @@ INGESTION_FIELDS = (
 )
 
 
+#: Bronze is partitioned by the day its rows were ingested: a batch is ingested at one
+#: moment, so each batch file lands in one day and compaction merges within days.
+BRONZE_DAY_COLUMN = "_ingested_at"
+
+
 def bronze_schema(record_schema: pa.Schema) -> pa.Schema:
     """The bronze table schema: the record's fields, then the ingestion columns."""
     return pa.schema([*record_schema, *INGESTION_FIELDS])

@@ -42,12 +42,19 @@ from lakeforge.observe.stream import BronzeFreshness, BronzeObserver
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Bronze, Pipeline
 from lakeforge.stream.dead_letters import (
+    DEAD_LETTER_DAY_COLUMN,
     DEAD_LETTER_SCHEMA,
     bronze_table_name,
     dead_letter_table_name,
 )
 from lakeforge.stream.fetcher import Fetcher, MicroBatch
-from lakeforge.stream.ingest import Sorted, bronze_schema, max_event_time_us, sort_batch
+from lakeforge.stream.ingest import (
+    BRONZE_DAY_COLUMN,
+    Sorted,
+    bronze_schema,
+    max_event_time_us,
+    sort_batch,
+)
 from lakeforge.stream.rules import RuleSet
 from lakeforge.stream.schema_file import SchemaChange, SchemaFile
 
@@ -136,10 +143,10 @@ class BronzeStream:
         self.warehouse = profile.warehouse
         self.schema_file = SchemaFile(pipeline, spec, profile.registry, self.schema)
         self.bronze: LakeTable = profile.warehouse.table(
-            bronze_table_name(spec.table), self.table_schema
+            bronze_table_name(spec.table), self.table_schema, BRONZE_DAY_COLUMN
         )
         self.dead_letters: LakeTable = profile.warehouse.table(
-            dead_letter_table_name(spec.table), DEAD_LETTER_SCHEMA
+            dead_letter_table_name(spec.table), DEAD_LETTER_SCHEMA, DEAD_LETTER_DAY_COLUMN
         )
         self.bus = profile.bus
         self.fetcher = Fetcher(
@@ -230,7 +237,7 @@ class BronzeStream:
             self.schema_file.refused(change, error.what)
             return
         try:
-            bronze = self.warehouse.table(self.bronze.name, table_schema)
+            bronze = self.warehouse.table(self.bronze.name, table_schema, BRONZE_DAY_COLUMN)
         except SchemaError as error:
             rules.close()
             self.schema_file.refused(change, error.what)

@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lakeforge.lake import Warehouse
@@ -32,10 +33,21 @@ def test_produce_process_verify(stocks: Path) -> None:
     assert tables["bronze.trades"]["kind"] == "table"
     assert tables["bronze.trades"]["rows"] == 200_000
     assert tables["bronze.trades_dead_letters"]["kind"] == "dead_letters"
+    assert tables["bronze.trades"]["partitioned_by"] == "day(_ingested_at)"
+    assert tables["bronze.trades_dead_letters"]["partitioned_by"] == "day(failed_at)"
+    with Warehouse(stocks / ".lakeforge" / "warehouse") as warehouse:
+        files = warehouse.open_table("bronze.trades").live_files()
+    # every batch file sits in the day it was ingested: today, or yesterday past midnight
+    days = {f.day for f in files}
+    assert days and days <= {_utc_day(0), _utc_day(1)}, days
     for table in tables.values():
         assert table["layer"] == "bronze"
         assert [f["format"] for f in table["formats"]] == ["iceberg", "delta"]
         assert all(Path(f["location"]).exists() for f in table["formats"])
+
+
+def _utc_day(days_ago: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
 
 
 def committed(pipeline: Path) -> int:

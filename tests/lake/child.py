@@ -5,6 +5,8 @@ LAKEFORGE_LAKE_CRASH_AFTER to be killed mid-commit); ``runner <root> <table> <en
 <batch> <start_at>`` behaves as a stream runner would, from the time ``start_at`` on:
 read the stored position, commit the next ``batch`` offsets, until ``end`` is stored,
 surviving a concurrent writer. It prints how often the other writer got there first.
+``commit-by-day <root> <table> <start> <count> <YYYY-MM-DD>`` commits one batch of
+partition 0, ingested on that day, to a table partitioned by day.
 ``compact <root> <table> <until_position>`` compacts every small file, again and again,
 until the table's position reaches ``until_position``; it prints its compaction count.
 """
@@ -13,16 +15,24 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 
 from lakeforge.lake import CommitConflictError, PositionsError, Warehouse
 from lakeforge.lake.maintain import MIB, plan_compaction
-from tests.lake.tables import SCHEMA, trades
+from tests.lake.tables import DAY_COLUMN, SCHEMA, SCHEMA_BY_DAY, trades, trades_ingested
 
 
 def commit(root: str, name: str, partition: int, start: int, count: int) -> None:
     """Commit one batch of trades."""
     table = Warehouse(root).table(name, SCHEMA)
     table.commit(trades(partition, start, count), {partition: start + count})
+
+
+def commit_by_day(root: str, name: str, start: int, count: int, day: str) -> None:
+    """Commit one batch to a table partitioned by day, ingested at noon of ``day``."""
+    table = Warehouse(root).table(name, SCHEMA_BY_DAY, DAY_COLUMN)
+    moment = datetime.fromisoformat(f"{day}T12:00:00+00:00")
+    table.commit(trades_ingested(start, count, moment), {0: start + count})
 
 
 def runner(root: str, name: str, end: int, batch: int, start_at: float) -> None:
@@ -59,6 +69,8 @@ if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "commit":
         commit(args[0], args[1], int(args[2]), int(args[3]), int(args[4]))
+    elif mode == "commit-by-day":
+        commit_by_day(args[0], args[1], int(args[2]), int(args[3]), args[4])
     elif mode == "compact":
         compact(args[0], args[1], int(args[2]))
     else:

@@ -40,6 +40,22 @@ def trades(partition: int, start: int, count: int) -> pa.Table:
     )
 
 
+#: A bronze-like table partitioned by the day of ``_ingested_at``.
+DAY_COLUMN = "_ingested_at"
+SCHEMA_BY_DAY = SCHEMA.append(pa.field(DAY_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False))
+
+
+def trades_ingested(start: int, count: int, *moments: datetime) -> pa.Table:
+    """Trades of partition 0 at offsets ``start ..``, ingested at ``moments`` in turn:
+    the first rows at the first moment, the rest spread evenly over the others."""
+    rows = trades(0, start, count)
+    share = -(-count // len(moments))
+    ingested = [moments[min(i // share, len(moments) - 1)] for i in range(count)]
+    return rows.append_column(
+        SCHEMA_BY_DAY.field(DAY_COLUMN), pa.array(ingested, pa.timestamp("us", tz="UTC"))
+    )
+
+
 def next_positions(rows: pa.Table) -> dict[int, int]:
     """Each partition's last offset + 1."""
     result: dict[int, int] = {}
