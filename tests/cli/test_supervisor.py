@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from lakeforge.children import Supervisor, stop_process
-from tests.kafka.cluster import wait_until
 from tests.lakeforge_cli import start
+from tests.waiting import wait_until
 
 
 def python(code: str) -> subprocess.Popen[bytes]:

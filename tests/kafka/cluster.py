@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,24 +80,6 @@ def bronze_status(stocks: Path) -> dict[str, Any]:
     status = lakeforge_json("status", "--profile", "cluster", pipeline=stocks)
     table: dict[str, Any] = status["tables"]["bronze.trades"]
     return table
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    timeout_s: float,
-    what: str,
-    explain: Callable[[], str] | None = None,
-) -> None:
-    """Poll ``condition`` every half second; fail naming ``what`` after ``timeout_s``.
-
-    ``explain`` adds what the processes involved said, to the failure message.
-    """
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            detail = f"\n{explain()}" if explain else ""
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}{detail}")
-        time.sleep(0.5)
 
 
 def group_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:

@@ -15,9 +15,10 @@ import pytest
 
 from lakeforge.lake import Warehouse
 from lakeforge.registry import EmbeddedRegistry, RegistryServer
-from tests.kafka.cluster import make_cluster_pipeline, wait_until
+from tests.kafka.cluster import make_cluster_pipeline
 from tests.kafka_broker import QUICK_RESTART, KafkaBroker
 from tests.lakeforge_cli import lakeforge, lakeforge_json, start
+from tests.waiting import wait_until
 
 TRADES = 100_000
 

@@ -28,9 +28,9 @@ from tests.kafka.cluster import (
     group_offsets,
     make_cluster_pipeline,
     registry_process,
-    wait_until,
 )
 from tests.lakeforge_cli import lakeforge, lakeforge_json, start
+from tests.waiting import wait_until
 
 
 @pytest.fixture
