@@ -283,7 +283,8 @@ class LakeTable:
 
         ``data_files`` are Iceberg's entries for the batch's new files. ``started``,
         ``wrote`` and ``delta_done`` are the ``perf_counter`` times the batch's Parquet
-        write began and ended and its Delta commit ended.
+        write began, it ended (with the files' Iceberg entries made), and its Delta
+        commit ended.
         """
         known = {record.sequence: data_files}
         snapshot_id = self._catch_up_iceberg(DeltaBatch(version, record), known)
