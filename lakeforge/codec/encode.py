@@ -12,12 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakeforge.codec import varint
-from lakeforge.codec.buffers import binary_array
+from lakeforge.codec.buffers import binary_array, put_words
 from lakeforge.codec.columns import missing_column
 from lakeforge.codec.encode_fields import RecordPart, field_part
 from lakeforge.codec.schema import AvroSchema
 
-#: Rows encoded together in one pass (the working arrays stay in the CPU cache).
+#: Most rows encoded together in one pass (the working arrays stay in the CPU cache).
 ROWS_PER_SLICE = 32768
 
 _MAX_SCHEMA_ID = 2**31 - 1
@@ -42,19 +42,24 @@ def encode(
         if field.name in table.column_names:
             column = table.column(field.name)
             if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
+                # one chunk is taken as it is; combining would copy it
+                column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
         else:
             column = missing_column(field.type, table.num_rows, field.name)
         columns.append(column)
     slices = []
-    for first in range(0, table.num_rows, ROWS_PER_SLICE):
-        length = min(ROWS_PER_SLICE, table.num_rows - first)
+    rows = table.num_rows
+    # As few slices as ROWS_PER_SLICE allows, of equal length (ceiling divisions): a
+    # short last slice would cost as many numpy calls as a full one, for few rows.
+    slice_count = -(-rows // ROWS_PER_SLICE)
+    per_slice = -(-rows // slice_count) if rows else 1
+    for first in range(0, rows, per_slice):
+        length = min(per_slice, rows - first)
         parts = [
             field_part(field.type, column.slice(first, length), field.name)
             for field, column in zip(schema.record.fields, columns, strict=True)
         ]
-        record = RecordPart(parts, np.sum([p.sizes for p in parts], axis=0))
-        slices.append(_write(record, prefix))
+        slices.append(_write(RecordPart.of(parts, length), prefix))
     if not slices:
         return pa.array([], type=pa.binary())
     return slices[0] if len(slices) == 1 else pa.concat_arrays(slices)
@@ -68,10 +73,14 @@ def _write(record: RecordPart, prefix: bytes) -> pa.BinaryArray:
     # every byte is written below; zeros only make a mistake there harmless
     out = np.zeros(total + varint.PADDING, dtype=np.uint8)
     starts = offsets[:-1]
-    if prefix:
-        header = np.frombuffer(prefix, dtype=np.uint8)
-        out[starts[:, None] + np.arange(len(prefix))] = header
-    record.write(out, varint.word_view(out), starts + len(prefix), offsets[1:])
+    words = varint.word_view(out)
+    # the prefix goes 8 bytes at a time, each piece the same word in every record; the
+    # bodies written after it overwrite what a whole-word store puts past its end
+    for at in range(0, len(prefix), 8):
+        piece = prefix[at : at + 8]
+        word = np.full(len(starts), int.from_bytes(piece, "little"), dtype=np.uint64)
+        put_words(out, words, starts + at, word, len(piece), offsets[1:])
+    record.write(out, words, starts + len(prefix), offsets[1:])
     return binary_array(pa.binary(), offsets, out[:total])
 
 

@@ -4,6 +4,10 @@ Encoding is two passes over each column. :func:`field_part` checks the column ag
 its Avro type and computes the encoded size of every value (the record sizes, and so
 every field's position in the output, follow by cumulative sums); then ``write`` puts
 every value's bytes at its position in one output buffer. No step loops over records.
+
+Values whose encoding fits in 8 bytes (short strings, enum indexes) are packed one
+word per value and written with one 8-byte store each. A dictionary-encoded column is
+encoded once per distinct value, then each row picks its value's word.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pyarrow.compute as pc
 from lakeforge.codec import varint
 from lakeforge.codec.buffers import binary_parts, put_ranges, put_words
 from lakeforge.codec.columns import cast_column, is_list, missing_column, wrong_type
+from lakeforge.codec.encode_packed import PackedPart, packed_bytes
 from lakeforge.codec.types import (
     Array,
     AvroType,
@@ -63,9 +68,17 @@ class VarintPart:
         values = values.astype(np.int64, copy=False)
         # zigzag of a value that is not negative is just twice it
         raw = varint.zigzag_encode(values) if signed else (values << 1).view(np.uint64)
-        sizes = varint.lengths_of(raw)
-        longest = int(sizes.max(initial=1))
-        uniform = longest if int(sizes.min(initial=1)) == longest else 0
+        # a varint's length grows with its value: when the least and the greatest
+        # have the same, all have it (ids and times often do), and per-value lengths
+        # need not be worked out
+        bounds = varint.lengths_of(np.array([raw.min(), raw.max()])) if len(raw) else None
+        if bounds is not None and bounds[0] == bounds[1]:
+            uniform = longest = int(bounds[0])
+            sizes = np.full(len(raw), longest, dtype=np.int64)
+        else:
+            sizes = varint.lengths_of(raw)
+            longest = int(sizes.max(initial=1))
+            uniform = longest if int(sizes.min(initial=1)) == longest else 0
         first, second = varint.encode(raw, sizes, longest, uniform)
         return cls(first, second, sizes, uniform)
 
@@ -138,35 +151,54 @@ class ArrayPart:
     """Arrays as one block: item count (absent when empty), the items, then a 0."""
 
     counts: VarintPart
-    nonempty: I64
+    #: The arrays that have items: all of them (a slice), or their indexes.
+    nonempty: I64 | slice
     items: Part
-    #: The array each item belongs to, and where the item starts within that array.
-    owners: I64
-    item_starts: I64
+    #: Items per array; None when every array has exactly one.
+    item_counts: I64 | None
+    #: Where each array's first item starts relative to the array's start, less where
+    #: it starts among all items laid end to end; and where each item starts there.
+    item_shift: I64
+    item_offsets: I64
+    #: Whether no array has more than one item.
+    single_items: bool
     sizes: I64
 
     @classmethod
     def of(cls, offsets: I64, items: Part) -> ArrayPart:
         """Arrays cut from ``items`` at ``offsets`` (one more than there are arrays)."""
         counts = np.diff(offsets)
-        nonempty = np.flatnonzero(counts)
+        longest = int(counts.max(initial=0))
+        found = np.flatnonzero(counts)
+        every = len(found) == len(counts)
+        # when every array has items, a slice picks them all without a copy
+        nonempty: I64 | slice = slice(None) if every else found
         count_part = VarintPart.of(counts[nonempty], signed=False)
         count_sizes = np.zeros(len(counts), dtype=np.int64)
         count_sizes[nonempty] = count_part.sizes
         item_ends = np.zeros(len(items.sizes) + 1, dtype=np.int64)
         np.cumsum(items.sizes, out=item_ends[1:])
-        owners = np.repeat(np.arange(len(counts)), counts)
-        item_starts = item_ends[:-1] - item_ends[offsets[owners]] + count_sizes[owners]
+        array_items = item_ends[offsets]
         # count, items, and the 0 that ends every array (the only byte of an empty one)
-        sizes = count_sizes + item_ends[offsets[1:]] - item_ends[offsets[:-1]] + 1
-        return cls(count_part, nonempty, items, owners, item_starts, sizes)
+        sizes = count_sizes + np.diff(array_items) + 1
+        shift = count_sizes - array_items[:-1]
+        item_counts = None if every and longest == 1 else counts
+        return cls(
+            count_part, nonempty, items, item_counts, shift, item_ends[:-1], longest <= 1, sizes
+        )
 
     def write(self, out: U8, out_words: Words, pos: I64, ends: I64 | None) -> None:
         """Write each count, each item, then the 0 that ends each array."""
         count_ends = None if ends is None else ends[self.nonempty]
         self.counts.write(out, out_words, pos[self.nonempty], count_ends)
         # the items of all arrays are written at once, not in record order
-        self.items.write(out, out_words, pos[self.owners] + self.item_starts, None)
+        item_pos = pos + self.item_shift
+        if self.item_counts is not None:
+            item_pos = np.repeat(item_pos, self.item_counts)
+        item_pos += self.item_offsets
+        # Whole words may spill past an item only onto bytes written after it: not so
+        # for an item followed by another of its array, written in the same call.
+        self.items.write(out, out_words, item_pos, count_ends if self.single_items else None)
         # written last, as whole-word writes before it may have put bytes here
         out[pos + self.sizes - 1] = 0
 
@@ -177,6 +209,14 @@ class RecordPart:
 
     fields: list[Part]
     sizes: I64
+
+    @classmethod
+    def of(cls, fields: list[Part], rows: int) -> RecordPart:
+        """``rows`` records of ``fields``, each record's size the sum of its fields'."""
+        sizes = np.zeros(rows, dtype=np.int64)
+        for part in fields:
+            sizes += part.sizes
+        return cls(fields, sizes)
 
     def write(self, out: U8, out_words: Words, pos: I64, ends: I64 | None) -> None:
         """Write each field after the previous one."""
@@ -200,6 +240,10 @@ def field_part(node: AvroType, array: pa.Array, path: str) -> Part:
             f"{describe(node)} is not nullable",
             hint='fill the nulls, or make the field nullable: ["null", T]',
         )
+    if pa.types.is_dictionary(array.type) and isinstance(node, Primitive | Enum):
+        picked = _dictionary_part(node, array, path)
+        if picked is not None:
+            return picked
     if isinstance(node, Primitive):
         return _primitive_part(node, array, path)
     if isinstance(node, Enum):
@@ -235,6 +279,9 @@ def _primitive_part(node: Primitive, array: pa.Array, path: str) -> Part:
     if kind in ("string", "bytes"):
         target = pa.string() if kind == "string" else pa.binary()
         offsets, data = binary_parts(cast_column(array, target, node, path))
+        packed = packed_bytes(offsets, data)
+        if packed is not None:
+            return packed
         length = VarintPart.of(np.diff(offsets), signed=False)
         return BytesPart(offsets, data, length, length.sizes + np.diff(offsets))
     target = {"boolean": pa.bool_(), "float": pa.float32(), "double": pa.float64()}[kind]
@@ -244,6 +291,35 @@ def _primitive_part(node: Primitive, array: pa.Array, path: str) -> Part:
     width = values.dtype.itemsize
     words = values.view(np.uint32 if width == 4 else np.uint64).astype(np.uint64)
     return WordPart(words, width, np.full(len(values), width, dtype=np.int64))
+
+
+def _dictionary_part(node: Primitive | Enum, array: pa.DictionaryArray, path: str) -> Part | None:
+    """Each row's value picked from its dictionary's encoded values, or None.
+
+    None (encode the decoded column instead) when the dictionary is larger than the
+    column, a value takes more than 8 bytes, or the dictionary holds a value that does
+    not fit: decoding then reports, or ignores when unused, exactly what it would
+    without a dictionary.
+    """
+    if len(array.dictionary) > len(array):
+        return None
+    try:
+        values = field_part(node, array.dictionary, path)
+    except SchemaError:
+        return None
+    if isinstance(values, PackedPart):
+        words = values.words
+    elif isinstance(values, VarintPart) and values.second is None:
+        words = values.first
+    elif isinstance(values, WordPart):
+        words = values.words
+    else:
+        return None
+    indices = array.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    longest = int(values.sizes.max(initial=1))
+    if int(values.sizes.min(initial=1)) == longest:
+        return PackedPart(words[indices], np.full(len(indices), longest), longest)
+    return PackedPart.of(words[indices], values.sizes[indices])
 
 
 #: The Arrow type a logical column is cast to before its integers are taken.
@@ -314,4 +390,4 @@ def _record_part(node: Record, array: pa.Array, path: str) -> Part:
         if column is None:
             column = missing_column(field.type, len(array), field_path)
         parts.append(field_part(field.type, column, field_path))
-    return RecordPart(parts, np.sum([part.sizes for part in parts], axis=0))
+    return RecordPart.of(parts, len(array))

@@ -17,7 +17,11 @@ from lakeforge.errors import ConfigError
 
 
 class Generator(abc.ABC):
-    """Makes batches of records whose columns match the topic's Arrow schema."""
+    """Makes batches of records whose columns match the topic's Arrow schema.
+
+    A column with few distinct values may come dictionary-encoded: the encoder then
+    encodes each distinct value once, and the producer hashes each distinct key once.
+    """
 
     #: The column holding an increasing record id, used to resume; None if there is none.
     id_column: str | None = None

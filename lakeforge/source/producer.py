@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,10 +24,14 @@ from lakeforge.bus.produce import produce
 from lakeforge.codec import AvroSchema, Decoder, confluent_header, encode
 from lakeforge.errors import ConfigError
 from lakeforge.observe.metrics import PRODUCED, Metrics, process_metrics
-from lakeforge.profiles.base import Profile
 from lakeforge.registry.base import SchemaRegistry, value_subject
 from lakeforge.source.base import Generator, load_generator
 from lakeforge.spec.model import Pipeline
+
+if TYPE_CHECKING:
+    # a type only: importing profiles imports the lake (pyiceberg, SQLAlchemy), which
+    # the producer never uses
+    from lakeforge.profiles.base import Profile
 
 #: Largest batch the producer generates at once; bigger gains nothing.
 MAX_CHUNK = 100_000
@@ -77,6 +82,11 @@ def last_record_id(bus: Bus, topic: str, decoder: Decoder, column: str) -> int |
     return highest
 
 
+def _key_bytes(column: pa.Array) -> pa.Array:
+    """The message key of each value: its text as UTF-8 bytes."""
+    return column.cast(pa.string()).cast(pa.binary())
+
+
 class Producer:
     """Feeds one topic from the pipeline's synthetic source."""
 
@@ -123,7 +133,10 @@ class Producer:
         if self.topic.key is None:
             return None
         column = batch[self.topic.key].combine_chunks()
-        return column.cast(pa.string()).cast(pa.binary())
+        if isinstance(column, pa.DictionaryArray):
+            # Keys stay a dictionary: produce() hashes each distinct key once.
+            return pa.DictionaryArray.from_arrays(column.indices, _key_bytes(column.dictionary))
+        return _key_bytes(column)
 
     def run(
         self,

@@ -13,6 +13,9 @@ What makes it look like a market:
 * condition codes: ``@`` regular, ``I`` odd lot, ``F`` intermarket sweep;
 * arrivals come in bursts: part of each batch clusters around a few moments;
 * trade ids increase by one, continuing from where a previous run stopped.
+
+The string columns (symbol, exchange, conditions, tape) come dictionary-encoded: each
+row holds an index into the few distinct values, so no string is copied per trade.
 """
 
 from __future__ import annotations
@@ -24,6 +27,63 @@ from lakeforge.source.base import Generator
 from lakeforge.source.market import LISTINGS, TRADING_YEAR_S, VENUES
 
 _CONDITIONS = pa.array(["@", "I", "F"], pa.string())
+
+
+def _index_type(count: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type that holds indices below ``count``."""
+    for candidate in (np.int8, np.int16, np.int32):
+        if count <= np.iinfo(candidate).max + 1:
+            return candidate
+    return np.int64
+
+
+class _Shares:
+    """Draws indices with given probabilities, by table lookup rather than binary search.
+
+    A draw is exactly ``np.searchsorted(cumulative, u * cumulative[-1], "right")`` for a
+    uniform ``u`` (capped at the last index). The range is cut into equal buckets; a
+    bucket whose whole span, widened by a margin far above any rounding error, falls
+    between two running sums has one answer, looked up. The few values in the other
+    buckets (about one bucket per index) are searched.
+    """
+
+    BUCKETS = 4096
+
+    def __init__(self, cumulative: np.ndarray) -> None:
+        self.cumulative = cumulative
+        self.total = float(cumulative[-1])
+        self._scale = self.BUCKETS / self.total
+        edges = np.arange(self.BUCKETS + 1) * (self.total / self.BUCKETS)
+        margin = self.total * 1e-9
+        low = np.searchsorted(cumulative, edges[:-1] - margin, "right")
+        high = np.searchsorted(cumulative, edges[1:] + margin, "right")
+        self._last = len(cumulative) - 1
+        # -1: the bucket holds a boundary, search. Narrow indices are smaller to pass
+        # around, and NumPy sorts 8 and 16 bits by radix.
+        answers = np.where(low == high, np.minimum(low, self._last), -1)
+        self._answers = answers.astype(_index_type(len(cumulative)))
+
+    def draw(self, rng: np.random.Generator, rows: int) -> np.ndarray:
+        """``rows`` indices, each ``i`` drawn with probability of its share."""
+        values = rng.random(rows) * self.total
+        bucket = (values * self._scale).astype(np.intp)
+        # a value just below the total may round up into one bucket too many
+        np.minimum(bucket, self.BUCKETS - 1, out=bucket)
+        picks: np.ndarray = self._answers[bucket]
+        unsure = np.flatnonzero(picks < 0)
+        searched = np.searchsorted(self.cumulative, values[unsure], "right")
+        picks[unsure] = np.minimum(searched, self._last)
+        return picks
+
+
+def _pick(values: pa.Array, indices: np.ndarray) -> pa.DictionaryArray:
+    """``values[indices]`` as a dictionary column: no string is copied per row.
+
+    The encoder then encodes each distinct string once, and the producer hashes each
+    distinct key once, instead of once per trade.
+    """
+    # indices are in range by construction: no need to check them again
+    return pa.DictionaryArray.from_arrays(indices, values, safe=False)
 
 
 class TradeGenerator(Generator):
@@ -44,44 +104,41 @@ class TradeGenerator(Generator):
         self._log_price = np.log(np.array([row[1] for row in listings]))
         self._volatility = np.array([row[2] for row in listings])
         activity = 1.0 / np.arange(1, symbols + 1) ** 0.8
-        # Cumulative shares: drawing by binary search is cheaper than rng.choice(p=...).
-        self._activity = np.cumsum(activity / activity.sum())
+        # Cumulative shares: drawing by lookup is cheaper than rng.choice(p=...).
+        self._activity = _Shares(np.cumsum(activity / activity.sum()))
         self._venues = pa.array([venue for venue, _ in VENUES], pa.string())
         shares = np.array([share for _, share in VENUES])
-        self._venue_shares = np.cumsum(shares / shares.sum())
+        self._venue_shares = _Shares(np.cumsum(shares / shares.sum()))
         self._next_id = first_id
 
     def next_batch(self, rows: int, start_us: int, end_us: int) -> pa.Table:
         """The next ``rows`` trades with event times in [start_us, end_us)."""
         rng = self._rng
-        symbol = self._draw(self._activity, rows)
+        symbol = self._activity.draw(rng, rows)
         event_us = self._arrivals(rows, start_us, max(end_us, start_us + 1))
         price = self._prices(symbol, rows, (end_us - start_us) / 1e6)
         size, odd = self._sizes(price)
         sweep = rng.random(rows) < 0.08
-        condition = np.where(odd, 1, np.where(sweep, 2, 0))
+        # indices into _CONDITIONS: I for odd lots, else F for sweeps, else @
+        condition = sweep.view(np.int8) << 1
+        condition[odd] = 1
         conditions = pa.ListArray.from_arrays(
-            pa.array(np.arange(rows + 1, dtype=np.int32)), _CONDITIONS.take(condition)
+            pa.array(np.arange(rows + 1, dtype=np.int32)), _pick(_CONDITIONS, condition)
         )
         ids = np.arange(self._next_id, self._next_id + rows, dtype=np.int64)
         self._next_id += rows
         return pa.table(
             {
                 "trade_id": ids,
-                "symbol": self._symbols.take(symbol),
+                "symbol": _pick(self._symbols, symbol),
                 "price": price,
                 "size": size,
-                "exchange": self._venues.take(self._draw(self._venue_shares, rows)),
+                "exchange": _pick(self._venues, self._venue_shares.draw(rng, rows)),
                 "conditions": conditions,
-                "tape": self._tapes.take(symbol),
+                "tape": _pick(self._tapes, symbol),
                 "event_time": pa.array(event_us, pa.timestamp("us", tz="UTC")),
             }
         )
-
-    def _draw(self, cumulative: np.ndarray, rows: int) -> np.ndarray:
-        """Indices drawn with the probabilities whose running sum is ``cumulative``."""
-        picks = np.searchsorted(cumulative, self._rng.random(rows) * cumulative[-1], "right")
-        return np.asarray(np.minimum(picks, len(cumulative) - 1))
 
     def _arrivals(self, rows: int, start_us: int, end_us: int) -> np.ndarray:
         """Sorted event times: 70% spread evenly, 30% in bursts around a few moments."""
@@ -103,26 +160,36 @@ class TradeGenerator(Generator):
         counts = np.bincount(symbol, minlength=len(self._log_price))
         # Each trade of a symbol advances its clock by an equal share of the batch span.
         dt = (max(seconds, 1e-3) / TRADING_YEAR_S) / np.maximum(counts, 1)
-        sigma = self._volatility[symbol]
-        step = -0.5 * sigma**2 * dt[symbol] + sigma * np.sqrt(dt[symbol]) * rng.standard_normal(
-            rows
-        )
+        sigma = self._volatility
+        # Drift and scale of each symbol's steps, worked out once per symbol and then
+        # repeated: the same arithmetic as per trade, so the same bits, for less work.
+        drift = -0.5 * sigma**2 * dt
+        scale = sigma * np.sqrt(dt)
+        shocks = rng.standard_normal(rows)
+        # The walk runs over the trades grouped by symbol, in order within a symbol.
         order = np.argsort(symbol, kind="stable")
-        walked = np.cumsum(step[order])
+        step = np.repeat(scale, counts)
+        step *= shocks[order]
+        step += np.repeat(drift, counts)
+        walked = np.zeros(rows + 1)
+        np.cumsum(step, out=walked[1:])
         group_end = np.cumsum(counts)
-        # Restart the cumulative sum at each symbol's first trade.
-        starts = np.repeat(group_end - counts, counts)
-        offset = np.where(starts > 0, walked[np.maximum(starts - 1, 0)], 0.0)
-        path = np.empty(rows)
-        path[order] = walked - offset
-        log_price = self._log_price[symbol] + path
+        # Restart the cumulative sum at each symbol's first trade: less the sum before it.
+        path = walked[1:] - np.repeat(walked[group_end - counts], counts)
         last = group_end[counts > 0] - 1
-        self._log_price[np.nonzero(counts)[0]] += (walked - offset)[last]
+        log_price = np.empty(rows)
+        log_price[order] = np.repeat(self._log_price, counts) + path
+        self._log_price[np.nonzero(counts)[0]] += path[last]
         mid = np.exp(log_price)
-        spread = np.maximum(0.01, mid * 0.0002)
-        bounce = np.where(rng.random(rows) < 0.5, -0.5, 0.5) * spread
-        prices: np.ndarray = np.round(np.maximum(mid + bounce, 0.01), 2)
-        return prices
+        # Half the spread (at least a cent) above or below mid, each equally likely;
+        # worked in place, as every step is a pass over the whole batch.
+        prices = mid * 0.0002
+        np.maximum(prices, 0.01, out=prices)
+        prices *= 0.5
+        np.negative(prices, out=prices, where=rng.random(rows) < 0.5)
+        prices += mid
+        np.maximum(prices, 0.01, out=prices)
+        return np.round(prices, 2, out=prices)
 
     def _sizes(self, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shares per trade, and whether each trade is an odd lot."""

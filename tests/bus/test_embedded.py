@@ -160,3 +160,26 @@ def test_strings_and_fine_timestamps_are_converted(tmp_path: Path) -> None:
         record = log.fetch("trades", 0, 0, 1).records.to_pylist()[0]
     assert (record["key"], record["value"]) == (b"AAPL", b"187.25")
     assert record["timestamp"].timestamp() == pytest.approx(1_700_000_000.123)
+
+
+def test_dictionary_keys_go_where_their_values_would(tmp_path: Path) -> None:
+    keys = [b"AAPL", b"MSFT", None, b"NVDA", b"AAPL", b"", b"MSFT", None] * 50
+    values = pa.array([b"v%d" % i for i in range(len(keys))])
+    plain = pa.array(keys, pa.binary())
+    coded = pa.chunked_array([plain.dictionary_encode()])  # chunked, as columns come
+    stored = []
+    for name, given in (("plain", plain), ("dictionary", coded)):
+        with EmbeddedLog(tmp_path / f"{name}.db") as log:
+            log.create_topic(TopicSpec("trades", partitions=5))
+            ranges = produce(log, "trades", values, given, 5)  # type: ignore[arg-type]
+            messages = {
+                p: log.fetch("trades", p, 0, 1000).records.select(["key", "value"]).to_pylist()
+                for p in range(5)
+            }
+            stored.append((ranges, messages))
+
+    assert stored[0] == stored[1]
+    ranges, messages = stored[1]
+    assert sum(len(m) for m in messages.values()) == len(keys)
+    # null keys go to partition 0, as Kafka's partitioner sends them
+    assert [m["key"] for m in messages[0]].count(None) == keys.count(None)

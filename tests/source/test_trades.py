@@ -15,7 +15,7 @@ from lakeforge.codec import AvroSchema, encode
 from lakeforge.errors import ConfigError
 from lakeforge.source.base import load_generator
 from lakeforge.source.market import LISTINGS
-from lakeforge.source.trades import TradeGenerator
+from lakeforge.source.trades import TradeGenerator, _Shares
 
 SCHEMA = AvroSchema.load(Path(__file__).parents[2] / "examples/stocks/schemas/trade.avsc")
 HOUR_US = 3_600_000_000
@@ -86,3 +86,34 @@ def test_more_symbols_than_listings() -> None:
 def test_unknown_generator_is_named() -> None:
     with pytest.raises(ConfigError, match="unknown source generator 'quotes'"):
         load_generator("quotes")
+
+
+class _Fixed:
+    """Stands in for a NumPy generator's ``random``: hands out chosen uniform values."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def random(self, rows: int) -> np.ndarray:
+        assert rows == len(self.values)
+        return self.values
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 15, 50, 5000, 40_000])
+def test_lookup_draws_match_a_binary_search_exactly(count: int) -> None:
+    activity = 1.0 / np.arange(1, count + 1) ** 0.8
+    cumulative = np.cumsum(activity / activity.sum())
+    shares = _Shares(cumulative)
+
+    def searched(values: np.ndarray) -> np.ndarray:
+        picks = np.searchsorted(cumulative, values * cumulative[-1], "right")
+        return np.minimum(picks, count - 1)
+
+    drawn = np.random.default_rng(count).random(200_000)
+    # and the values right at, just below and just above every boundary and bucket edge
+    edges = np.concatenate([cumulative, np.arange(_Shares.BUCKETS + 1) / _Shares.BUCKETS])
+    edges = edges / cumulative[-1]
+    near = np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, 2)])
+    values = np.concatenate([drawn, np.clip(near, 0.0, np.nextafter(1.0, 0))])
+
+    assert np.array_equal(shares.draw(_Fixed(values), len(values)), searched(values))  # type: ignore[arg-type]
