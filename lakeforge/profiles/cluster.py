@@ -51,4 +51,4 @@ def open_cluster(pipeline: Pipeline, create_topics: bool = True) -> Profile:
         return KafkaGroup(consumer_group(pipeline), topics, config)
 
     pipeline.state_path.mkdir(parents=True, exist_ok=True)
-    return Profile("cluster", bus, registry, local_warehouse(pipeline), join_group)
+    return Profile("cluster", bus, registry, lambda: local_warehouse(pipeline), join_group)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lakeforge.bus.base import TopicSpec
 from lakeforge.bus.embedded import EmbeddedLog
-from lakeforge.lake import Warehouse
 from lakeforge.profiles.base import Profile
 from lakeforge.profiles.connections import open_registry
 from lakeforge.spec.model import Pipeline
 
+if TYPE_CHECKING:
+    from lakeforge.lake import Warehouse
+
 
 def local_warehouse(pipeline: Pipeline) -> Warehouse:
     """The warehouse alone, for commands that need no log or registry."""
+    # imported here: the lake's libraries are heavy, and a producer never needs them
+    from lakeforge.lake import Warehouse
+
     return Warehouse(pipeline.state_path / "warehouse")
 
 
@@ -23,4 +30,5 @@ def open_local(pipeline: Pipeline, create_topics: bool = True) -> Profile:
     if create_topics:
         for topic in pipeline.topics:
             bus.create_topic(TopicSpec(topic.name, topic.partitions, topic.retention))
-    return Profile("local", bus, open_registry(pipeline), local_warehouse(pipeline))
+    registry = open_registry(pipeline)
+    return Profile("local", bus, registry, lambda: local_warehouse(pipeline))
