@@ -49,7 +49,18 @@ def day_of_path(path: str) -> str | None:
 
 
 def check_day_column(schema: pa.Schema, column: str) -> None:
-    """Refuse a column that cannot partition by day: absent, not a timestamp, nullable."""
+    """Refuse a column that cannot partition by day: absent, not a timestamp, nullable.
+
+    The partition's own name must be free too: Iceberg refuses a partition named as a
+    column.
+    """
+    partition = partition_field_name(column)
+    if partition in schema.names:
+        raise ConfigError(
+            f"cannot partition by day of {column!r}: the table has a column named "
+            f"{partition!r}, the name of that partition",
+            hint=f"rename the field {partition!r} in the schema",
+        )
     if column not in schema.names:
         raise ConfigError(
             f"cannot partition by day of {column!r}: the table has no such column",

@@ -77,15 +77,16 @@ class Warehouse:
         the partitioning it was created with: Delta cannot change it in place.
 
         Raises :class:`~lakeforge.errors.SchemaError` when the schema is unsupported or
-        the table exists with another schema.
+        the table exists with another schema, and :class:`~lakeforge.errors.ConfigError`
+        when ``partition_by_day`` cannot partition it.
         """
         namespace, table = _parse(name)
         wanted = canonical_schema(schema)
-        if partition_by_day is not None:
-            check_day_column(wanted, partition_by_day)
         delta_location = f"{self._base}/delta/{namespace}/{table}"
         existing = self._load(namespace, table)
         if existing is None:
+            if partition_by_day is not None:
+                check_day_column(wanted, partition_by_day)
             # Delta first: it is the leader, and a table is visible (in the catalog)
             # only once both formats exist. A crash in between leaves a Delta table
             # that the next call here simply opens.

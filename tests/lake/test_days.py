@@ -194,6 +194,11 @@ def test_a_kill_after_the_delta_commit_is_replayed_into_the_right_day(tmp_path: 
             "day",
             "it is timestamp[us]",
         ),
+        (
+            SCHEMA_BY_DAY.append(pa.field("ingested_at_day", pa.string())),
+            DAY_COLUMN,
+            "a column named 'ingested_at_day'",
+        ),
     ],
 )
 def test_a_column_that_cannot_partition_by_day_is_refused(
