@@ -9,16 +9,23 @@ surviving a concurrent writer. It prints how often the other writer got there fi
 partition 0, ingested on that day, to a table partitioned by day.
 ``compact <root> <table> <until_position>`` compacts every small file, again and again,
 until the table's position reaches ``until_position``; it prints its compaction count.
+``compact-all <root> <table>`` compacts every live file of an existing table once.
+
+:func:`killed_in_child` runs one of these with LAKEFORGE_LAKE_CRASH_AFTER set.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 from lakeforge.lake import CommitConflictError, PositionsError, Warehouse
 from lakeforge.lake.maintain import MIB, plan_compaction
+from lakeforge.lake.table import CRASH_ENV
 from tests.lake.tables import DAY_COLUMN, SCHEMA, SCHEMA_BY_DAY, trades, trades_ingested
 
 
@@ -65,6 +72,26 @@ def compact(root: str, name: str, until: int) -> None:
     print(compactions)
 
 
+def compact_all(root: str, name: str) -> None:
+    """Compact every live file of an existing table, whatever its schema, in one go."""
+    table = Warehouse(root).open_table(name)
+    table.compact([f.path for f in table.live_files()])
+
+
+def killed_in_child(args: list[str], crash_after: str | None, timeout: float = 120) -> int:
+    """Run ``python -m tests.lake.child *args``, killed at ``crash_after``; its exit code.
+
+    ``crash_after`` names the step of a commit after which the child kills itself
+    (see ``CRASH_ENV`` in lakeforge.lake.table); None lets it finish.
+    """
+    env = dict(os.environ)
+    if crash_after is not None:
+        env[CRASH_ENV] = crash_after
+    command = [sys.executable, "-m", "tests.lake.child", *args]
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(command, cwd=root, env=env, timeout=timeout, check=False).returncode
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "commit":
@@ -73,5 +100,7 @@ if __name__ == "__main__":
         commit_by_day(args[0], args[1], int(args[2]), int(args[3]), args[4])
     elif mode == "compact":
         compact(args[0], args[1], int(args[2]))
+    elif mode == "compact-all":
+        compact_all(args[0], args[1])
     else:
         runner(args[0], args[1], int(args[2]), int(args[3]), float(args[4]))

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +15,8 @@ from lakeforge.errors import ConfigError
 from lakeforge.lake import LakeTable, Warehouse
 from lakeforge.lake.delta_log import LiveFile
 from lakeforge.lake.maintain import MIB, maintain_table, plan_compaction
-from lakeforge.lake.table import CRASH_ENV
 from lakeforge.serve.extensions import load_lake_extensions
+from tests.lake.child import killed_in_child
 from tests.lake.tables import (
     DAY_COLUMN,
     SCHEMA,
@@ -29,7 +26,6 @@ from tests.lake.tables import (
     trades_ingested,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 MIDNIGHT = datetime(2026, 11, 27, tzinfo=UTC)
 LAST_MOMENT = MIDNIGHT - timedelta(microseconds=1)
 
@@ -163,15 +159,8 @@ def test_a_kill_after_the_delta_commit_is_replayed_into_the_right_day(tmp_path: 
     root = tmp_path / "lake"
     with Warehouse(root) as warehouse:
         _day_table(warehouse).commit(trades_ingested(0, 10, _noon(26)), {0: 10})
-    command = [sys.executable, "-m", "tests.lake.child", "commit-by-day", str(root)]
-    child = subprocess.run(
-        [*command, "bronze.trades", "10", "15", "2026-11-27"],
-        cwd=ROOT,
-        env={**os.environ, CRASH_ENV: "delta"},
-        timeout=60,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL
+    args = ["commit-by-day", str(root), "bronze.trades", "10", "15", "2026-11-27"]
+    assert killed_in_child(args, crash_after="delta") == -signal.SIGKILL
 
     with Warehouse(root) as warehouse:
         table = warehouse.open_table("bronze.trades")  # replays the batch into Iceberg
@@ -228,19 +217,8 @@ def test_a_kill_inside_a_compaction_is_replayed_into_the_right_day(tmp_path: Pat
         table = _day_table(warehouse)
         for start in range(0, 40, 10):
             table.commit(trades_ingested(start, 10, _noon(27)), {0: start + 10})
-    script = (
-        "import sys; from lakeforge.lake import Warehouse;"
-        "t = Warehouse(sys.argv[1]).open_table('bronze.trades');"
-        "t.compact([f.path for f in t.live_files()])"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", script, str(root)],
-        cwd=ROOT,
-        env={**os.environ, CRASH_ENV: "compact-delta"},
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL
+    args = ["compact-all", str(root), "bronze.trades"]
+    assert killed_in_child(args, crash_after="compact-delta") == -signal.SIGKILL
 
     with Warehouse(root) as warehouse:
         table = warehouse.open_table("bronze.trades")  # opening replays it into Iceberg

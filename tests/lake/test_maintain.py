@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from pyiceberg.table import StaticTable
 from lakeforge.lake import LakeTable, Warehouse
 from lakeforge.lake.delta_log import LiveFile
 from lakeforge.lake.maintain import MIB, maintain_table, plan_compaction
-from lakeforge.lake.table import CRASH_ENV
+from tests.lake.child import killed_in_child
 from tests.lake.tables import SCHEMA, in_order, positions_of, trades
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,19 +107,8 @@ def test_a_kill_between_the_compactions_delta_and_iceberg_commits_is_repaired(
     root = tmp_path / "lake"
     with Warehouse(root) as warehouse:
         _fill(warehouse.table("bronze.trades", SCHEMA), 6)
-    script = (
-        "import sys; from lakeforge.lake import Warehouse; from tests.lake.tables import SCHEMA;"
-        "t = Warehouse(sys.argv[1]).table('bronze.trades', SCHEMA);"
-        "t.compact([f.path for f in t.live_files()])"
-    )
-    child = subprocess.run(
-        [sys.executable, "-c", script, str(root)],
-        cwd=ROOT,
-        env={**os.environ, CRASH_ENV: "compact-delta"},
-        timeout=120,
-        check=False,
-    )
-    assert child.returncode == -signal.SIGKILL
+    args = ["compact-all", str(root), "bronze.trades"]
+    assert killed_in_child(args, crash_after="compact-delta") == -signal.SIGKILL
     delta = DeltaTable(str(root / "delta/bronze/trades"))
     assert delta.transaction_version("lakeforge") == 7  # the compaction, in Delta only
 

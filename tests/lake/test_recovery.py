@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,18 +10,14 @@ from deltalake import DeltaTable
 
 from lakeforge.errors import DataIntegrityError
 from lakeforge.lake import LakeTable, Warehouse
-from lakeforge.lake.table import CRASH_ENV
+from tests.lake.child import killed_in_child
 from tests.lake.tables import SCHEMA, in_order, positions_of, trades
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _commit_in_child(root: Path, start: int, count: int, crash_after: str | None) -> int:
     """Commit partition 0 offsets ``start ..`` in a fresh process; return its exit code."""
-    env = {**os.environ, CRASH_ENV: crash_after} if crash_after else dict(os.environ)
-    command = [sys.executable, "-m", "tests.lake.child", "commit", str(root), "bronze.trades"]
-    args = ["0", str(start), str(count)]
-    return subprocess.run(command + args, cwd=ROOT, env=env, timeout=60, check=False).returncode
+    args = ["commit", str(root), "bronze.trades", "0", str(start), str(count)]
+    return killed_in_child(args, crash_after, timeout=60)
 
 
 def _iceberg_snapshots(table: LakeTable) -> int:
