@@ -1,11 +1,18 @@
 """Sustained end-to-end run of the local profile: producer and runner together for minutes.
 
-The producer (a process of its own) appends at ``--rate`` (0: as fast as it can) for
-``--seconds``; the runner (here) commits to both bronze formats meanwhile. Every
-``--window`` seconds it samples trades appended, trades committed, the lag between them
-and the runner's resident memory. A rate is *sustained* when the lag stays bounded: if
-it grows window after window, the runner is not keeping up and its own rate is the
-figure. At the end the producer stops, the runner drains and ``verify`` must pass.
+The producer and the runner run as they do in production: ``lakeforge produce`` at
+``--rate`` (0: as fast as it can) for ``--seconds``, and ``lakeforge process``
+committing to both bronze formats meanwhile, each its own process. This bench only
+watches them:
+
+- every 0.1 s, the runner's resident memory (``/proc/<pid>/status``), so that a short
+  peak shows with the moment it came;
+- every ``--window`` seconds, trades appended and committed (the processes' own
+  metrics), the lag between them, the runner's peak memory and mean commit time in the
+  window. A rate is *sustained* when the lag stays bounded: if it grows window after
+  window, the runner is not keeping up and its own rate is the figure.
+
+At the end the producer stops, the runner drains and stops, and ``verify`` must pass.
 
     python bench/sustained.py [--seconds 300] [--rate 0] [--window 30]
 """
@@ -14,9 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,16 +30,16 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from end_to_end import fresh, load, produce_process, verified
 from machine import describe, markdown
+from memory_bench import status_kib
 
+from lakeforge.observe.endpoints import live_endpoints
 from lakeforge.profiles import open_local
-from lakeforge.stream.runner import RunnerStats, StreamRunner
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from lakeforge.spec.model import Pipeline
 
 
 @dataclass
@@ -44,88 +50,146 @@ class Window:
     appended_per_s: float
     committed_per_s: float
     lag_at_end: int
-    rss_mb: float
-    commit_p50_ms: float
-    commit_p99_ms: float
+    runner_peak_rss_mb: float
+    commit_mean_ms: float
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE / 2**20
+class MemoryWatch:
+    """Samples a process's resident memory every 0.1 s in a thread of its own."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.began = time.monotonic()
+        self.peak_kib = 0
+        self.peak_at_s = 0.0
+        self.window_peak_kib = 0
+        self.high_water_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            rss = status_kib(self.pid, "VmRSS")
+            hwm = status_kib(self.pid, "VmHWM")
+            if rss is None or hwm is None:
+                return
+            self.high_water_kib = max(self.high_water_kib, hwm)
+            self.window_peak_kib = max(self.window_peak_kib, rss)
+            if rss > self.peak_kib:
+                self.peak_kib, self.peak_at_s = rss, time.monotonic() - self.began
+
+    def take_window_peak_mb(self) -> float:
+        """The highest sample since the last call, in MB."""
+        peak, self.window_peak_kib = self.window_peak_kib, 0
+        return peak / 1024
+
+    def stop(self) -> None:
+        """Stop sampling (read the high-water mark first: the process may be gone)."""
+        self._stop.set()
+        self._thread.join()
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The sample lines of a Prometheus text exposition, by name and labels."""
+    values = {}
+    for line in httpx.get(url, timeout=10).text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def runner_url(pipeline: Pipeline, runner: subprocess.Popen[bytes]) -> str:
+    """The runner's metrics URL, once it serves them."""
+    while True:
+        for endpoint in live_endpoints(pipeline):
+            if endpoint.role == "runner" and endpoint.pid == runner.pid:
+                return endpoint.url
+        if runner.poll() is not None:
+            raise SystemExit(f"the runner exited with {runner.returncode} on start")
+        time.sleep(0.1)
+
+
+def appended(pipeline: Pipeline) -> int:
+    """Trades on the log, read from the log itself."""
+    with open_local(pipeline) as profile:
+        return sum(profile.bus.end_offsets("trades").values())
 
 
 def run(seconds: float, rate: float, window: float) -> tuple[list[Window], dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="lakeforge-sustained-") as workdir:
         folder = fresh(Path(workdir), "stocks")
         pipeline = load(folder)
-        windows: list[Window] = []
-        stop = threading.Event()
-        with open_local(pipeline) as profile:
-            runner = StreamRunner(pipeline, profile)
-            commits: list[float] = []
-            began = time.monotonic()
-            last = {"at": began, "appended": 0, "committed": 0}
-            producing = {"on": True, "total": 0}
+        name = pipeline.name
+        command = [sys.executable, "-m", "lakeforge.cli.main", "process", "--quiet"]
+        runner = subprocess.Popen([*command, "--pipeline", str(folder), "--metrics-port", "0"])
+        producer: subprocess.Popen[bytes] | None = None
+        try:
+            url = runner_url(pipeline, runner)
+            memory = MemoryWatch(runner.pid)
+            bronze = f'lakeforge_records_total{{pipeline="{name}",stage="bronze"}}'
+            labels = f'{{pipeline="{name}",table="bronze.trades"}}'
+            commit_sum = f"lakeforge_commit_duration_seconds_sum{labels}"
+            commit_count = f"lakeforge_commit_duration_seconds_count{labels}"
 
-            def appended() -> int:
-                return sum(profile.bus.end_offsets("trades").values())
-
-            def on_batch(stats: RunnerStats) -> None:
-                if stats.last_batch is not None:
-                    commits.append(stats.last_batch.commit_seconds)
-                now = time.monotonic()
-                if now - last["at"] >= window and producing["on"]:
-                    total = appended()
-                    span = now - last["at"]
-                    ms = np.array(commits or [0.0]) * 1000
-                    windows.append(
-                        Window(
-                            ends_at_s=round(now - began, 1),
-                            appended_per_s=(total - last["appended"]) / span,
-                            committed_per_s=(stats.bronze_rows - last["committed"]) / span,
-                            lag_at_end=total - stats.bronze_rows,
-                            rss_mb=rss_mb(),
-                            commit_p50_ms=float(np.percentile(ms, 50)),
-                            commit_p99_ms=float(np.percentile(ms, 99)),
-                        )
-                    )
-                    print(windows[-1], flush=True)
-                    commits.clear()
-                    last.update(at=now, appended=total, committed=stats.bronze_rows)
-                if not producing["on"] and stats.bronze_rows >= producing["total"]:
-                    stop.set()
+            def committed() -> tuple[float, float, float]:
+                metrics = scrape(url)
+                return (
+                    metrics.get(bronze, 0.0),
+                    metrics.get(commit_sum, 0.0),
+                    metrics.get(commit_count, 0.0),
+                )
 
             producer = produce_process(folder, 10**12, rate)
-
-            def stop_producing() -> None:
-                producer.send_signal(signal.SIGINT)
-                producer.wait()
-                producing["total"] = appended()
-                producing["on"] = False
-
-            timer = threading.Timer(seconds, stop_producing)
-            timer.start()
-            try:
-                stats = runner.run(stop=stop, on_batch=on_batch)
-            finally:
-                timer.cancel()
-                if producer.poll() is None:
-                    producer.kill()
-            total = producing["total"]
+            began = time.monotonic()
+            windows: list[Window] = []
+            last = (began, 0, *committed())
+            while (now := time.monotonic()) < began + seconds:
+                time.sleep(min(window, began + seconds - now))
+                now, total, (rows, commit_s, commits) = (
+                    time.monotonic(),
+                    appended(pipeline),
+                    committed(),
+                )
+                span = now - last[0]
+                windows.append(
+                    Window(
+                        ends_at_s=round(now - began, 1),
+                        appended_per_s=(total - last[1]) / span,
+                        committed_per_s=(rows - last[2]) / span,
+                        lag_at_end=int(total - rows),
+                        runner_peak_rss_mb=memory.take_window_peak_mb(),
+                        commit_mean_ms=1000 * (commit_s - last[3]) / max(commits - last[4], 1),
+                    )
+                )
+                print(windows[-1], flush=True)
+                last = (now, total, rows, commit_s, commits)
+            producer.send_signal(signal.SIGINT)
+            producer.wait()
+            total = appended(pipeline)
+            while committed()[0] < total:
+                time.sleep(0.2)
             drained_after = time.monotonic() - began - seconds
-        # Before verify: it loads both tables whole into DuckDB, which is not the runner.
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            peak_mb = memory.high_water_kib / 1024  # VmHWM: every page, not just samples
+            runner.send_signal(signal.SIGINT)
+            runner.wait(timeout=120)
+            memory.stop()
+        finally:
+            for process in (runner, producer):
+                if process is not None and process.poll() is None:
+                    process.kill()
         ok = verified(folder, total)
         summary = {
             "trades": total,
             "seconds": seconds,
-            "committed_per_s_while_producing": float(
-                np.mean([w.committed_per_s for w in windows]) if windows else 0.0
-            ),
+            "committed_per_s_while_producing": sum(w.committed_per_s for w in windows)
+            / max(len(windows), 1),
             "drain_seconds_after_producer_stopped": round(drained_after, 1),
             "end_to_end_per_s": total / (seconds + drained_after),
-            "runner_peak_rss_mb": peak_mb,
-            "batches": stats.batches,
+            "runner_peak_rss_mb": round(peak_mb),
+            "runner_peak_sampled_mb": round(memory.peak_kib / 1024),
+            "runner_peak_sampled_at_s": round(memory.peak_at_s, 1),
             "verify": float(ok),
         }
         return windows, summary
@@ -142,14 +206,14 @@ def main() -> None:
     print(markdown(describe()))
     print(f"\nproducer rate: {args.rate or 'all out'}, {args.seconds:.0f} s\n")
     print(
-        "| window end (s) | appended/s | committed/s | lag at end | runner RSS (MB) "
-        "| commit p50 / p99 (ms) |"
+        "| window end (s) | appended/s | committed/s | lag at end | runner peak RSS (MB) "
+        "| mean commit (ms) |"
     )
     print("|---|---|---|---|---|---|")
     for w in windows:
         print(
             f"| {w.ends_at_s:.0f} | {w.appended_per_s:,.0f} | {w.committed_per_s:,.0f} "
-            f"| {w.lag_at_end:,} | {w.rss_mb:.0f} | {w.commit_p50_ms:.0f} / {w.commit_p99_ms:.0f} |"
+            f"| {w.lag_at_end:,} | {w.runner_peak_rss_mb:.0f} | {w.commit_mean_ms:.0f} |"
         )
     print("\n" + json.dumps(summary, indent=2))
     if args.json:
