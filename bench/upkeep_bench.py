@@ -10,6 +10,11 @@ Per window of ``--every`` commits it reports the commit time (median, p99), the 
 files the table holds, the files on disk (data, Iceberg metadata, Delta log) and the
 Iceberg metadata JSON's size, so that growth shows as a trend, not a single figure.
 
+``--by-day`` partitions the tables by day, as bronze is: each batch gets an
+``_ingested_at`` column from a simulated clock that moves one day every
+``--commits-per-day`` commits, so that the run spans days and compaction works within
+each.
+
 A stream at 400 ms batches makes 9,000 commits an hour. Delta's log keeps ten minutes
 of commits (``LOG_RETENTION`` in ``lakeforge/lake/delta_log.py``), so the log reaches
 its steady size once the run is longer than that: 10,000 commits at ~70 ms take ~12
@@ -24,9 +29,11 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lake_bench import SCHEMA, positions_after, trades
@@ -46,7 +53,7 @@ def footprint(root: Path, name: str) -> dict[str, int]:
     iceberg = root / "iceberg" / "bench" / name / "metadata"
     jsons = sorted(iceberg.glob("*.metadata.json"))
     return {
-        "data_files_on_disk": _count(delta / "data", "*.parquet"),
+        "data_files_on_disk": _count(delta / "data", "**/*.parquet"),
         "delta_log_files": _count(delta / "_delta_log"),
         "iceberg_metadata_files": _count(iceberg),
         "metadata_json_bytes": jsons[-1].stat().st_size if jsons else 0,
@@ -65,6 +72,8 @@ def stream(
         times, deltas, icebergs = [], [], []
         for _ in range(min(args.every, args.commits - first)):
             rows = trades(offset, args.rows, rng)
+            if args.by_day:
+                rows = ingested(rows, first + len(times), args.commits_per_day)
             offset += args.rows
             began = time.perf_counter()
             result = table.commit(rows, positions_after(rows))
@@ -96,6 +105,19 @@ def stream(
     return windows
 
 
+#: The column that partitions ``--by-day`` tables, as bronze's does.
+DAY_FIELD = pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False)
+#: The first simulated ingestion moment of ``--by-day`` runs.
+_FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def ingested(rows: pa.Table, commit: int, commits_per_day: int) -> pa.Table:
+    """``rows`` with the ``_ingested_at`` of the ``commit``-th batch on the simulated clock."""
+    moment = _FIRST_DAY + timedelta(days=commit / commits_per_day)
+    column = pa.array([moment] * rows.num_rows, pa.timestamp("us", tz="UTC"))
+    return rows.append_column(DAY_FIELD, column)
+
+
 def main() -> None:
     """Run both tables one after the other in a temporary warehouse."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -104,6 +126,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--target-file-mb", type=int, default=8)
     parser.add_argument("--skip-without", action="store_true", help="only the table with upkeep")
+    parser.add_argument("--by-day", action="store_true", help="partition the tables by day")
+    parser.add_argument("--commits-per-day", type=int, default=2_500)
     parser.add_argument("--json", type=Path, default=Path("bench/results/upkeep.json"))
     args = parser.parse_args()
     results: dict[str, object] = {"machine": describe(), "args": vars(args) | {"json": None}}
@@ -113,7 +137,11 @@ def main() -> None:
             if not upkeep and args.skip_without:
                 continue
             print(f"{name}: {args.commits} commits of {args.rows} rows", flush=True)
-            table = warehouse.table(f"bench.{name}", SCHEMA)
+            if args.by_day:
+                schema = SCHEMA.append(DAY_FIELD)
+                table = warehouse.table(f"bench.{name}", schema, DAY_FIELD.name)
+            else:
+                table = warehouse.table(f"bench.{name}", SCHEMA)
             results[name] = stream(table, root, name, args, upkeep)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
