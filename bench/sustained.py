@@ -62,6 +62,8 @@ class MemoryWatch:
         self.began = time.monotonic()
         self.peak_kib = 0
         self.peak_at_s = 0.0
+        #: /proc/<pid>/status at the peak: anonymous memory, mapped files, shared memory.
+        self.peak_parts_kib: dict[str, int | None] = {}
         self.window_peak_kib = 0
         self.high_water_kib = 0
         self._stop = threading.Event()
@@ -78,6 +80,8 @@ class MemoryWatch:
             self.window_peak_kib = max(self.window_peak_kib, rss)
             if rss > self.peak_kib:
                 self.peak_kib, self.peak_at_s = rss, time.monotonic() - self.began
+                parts = ("RssAnon", "RssFile", "RssShmem")
+                self.peak_parts_kib = {part: status_kib(self.pid, part) for part in parts}
 
     def take_window_peak_mb(self) -> float:
         """The highest sample since the last call, in MB."""
@@ -190,6 +194,11 @@ def run(seconds: float, rate: float, window: float) -> tuple[list[Window], dict[
             "runner_peak_rss_mb": round(peak_mb),
             "runner_peak_sampled_mb": round(memory.peak_kib / 1024),
             "runner_peak_sampled_at_s": round(memory.peak_at_s, 1),
+            **{
+                f"runner_peak_{part}_mb": round(kib / 1024)
+                for part, kib in memory.peak_parts_kib.items()
+                if kib is not None
+            },
             "verify": float(ok),
         }
         return windows, summary
