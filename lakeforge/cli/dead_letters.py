@@ -1,45 +1,45 @@
-"""``lakeforge dead-letters``: look at refused records and replay them after a fix."""
+"""``lakeforge dead-letters``: look at refused records and replay them after a fix.
+
+Neither command reads a dead-letter table whole: see
+:mod:`lakeforge.stream.dead_letter_scan` for what each holds in memory.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakeforge.cli.common import json_option, load, pipeline_option, print_json
 from lakeforge.errors import NotFoundError
+from lakeforge.lake.table import LakeTable
 from lakeforge.profiles import open_profile
 from lakeforge.profiles.base import Profile
 from lakeforge.spec.model import Pipeline
+from lakeforge.stream import dead_letter_scan as scan
+from lakeforge.stream import replay as replaying
 from lakeforge.stream.dead_letters import dead_letter_table_name
-from lakeforge.stream.replay import Letter, ReplayLedger, replay
+from lakeforge.stream.replay import ReplayLedger, replay
 
 
-def _letters(pipeline: Pipeline, profile: Profile, table: str | None, kind: str | None) -> pa.Table:
-    """Every dead letter of the chosen bronze table(s), oldest first."""
+def _tables(pipeline: Pipeline, profile: Profile, table: str | None) -> list[LakeTable]:
+    """The dead-letter tables of the chosen bronze table(s), those that exist."""
     names = [b.table for b in pipeline.bronze]
     if table is not None and table not in names:
         raise NotFoundError(f"no bronze table {table!r}", f"bronze tables: {', '.join(names)}")
-    pieces = []
-    for name in [table] if table else names:
-        full = dead_letter_table_name(name)
-        if full in {info.name for info in profile.warehouse.list_tables()}:
-            pieces.append(profile.warehouse.open_table(full).read("delta"))
-    if not pieces:
-        return pa.table({})
-    letters = pa.concat_tables(pieces)
-    if kind is not None:
-        letters = letters.filter(pc.equal(letters["error_kind"], kind))
-    return letters.sort_by(
-        [("_topic", "ascending"), ("_partition", "ascending"), ("_offset", "ascending")]
-    )
+    existing = {info.name for info in profile.warehouse.list_tables()}
+    full = [dead_letter_table_name(name) for name in ([table] if table else names)]
+    return [profile.warehouse.open_table(name) for name in full if name in existing]
 
 
 @click.group("dead-letters")
 def dead_letters() -> None:
-    """Records that could not be decoded or broke a rule, with their raw bytes."""
+    """Records that could not be decoded or broke a rule, with their raw bytes.
+
+    Each bronze table keeps its dead letters in a table of their own
+    (bronze.<table>_dead_letters): where each came from, why it was refused, and the
+    message exactly as it was on the bus, so that it can be replayed after a fix.
+    """
 
 
 @dead_letters.command("list")
@@ -47,20 +47,36 @@ def dead_letters() -> None:
 @json_option
 @click.option("--table", help="Only this bronze table's dead letters.")
 @click.option("--kind", help="Only this error kind (e.g. truncated, rule, unknown_schema).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show the oldest this many; the count covers them all.",
+)
 def list_letters(
     pipeline_dir: Path, as_json: bool, table: str | None, kind: str | None, limit: int
 ) -> None:
-    """List dead letters, oldest first, with why each was refused."""
+    """List dead letters, oldest first, with why each was refused.
+
+    Shows the total count and the oldest --limit letters (topic, partition and offset
+    order), each with its size, its first 16 bytes in hex, and whether it was replayed.
+    Memory stays small however many letters there are.
+    """
     pipeline = load(pipeline_dir)
     with open_profile(pipeline) as profile:
-        letters = _letters(pipeline, profile, table, kind)
+        tables = _tables(pipeline, profile, table)
+        total, kept = scan.oldest(tables, kind, limit)
+        previews = scan.previews(tables, kept) if kept.num_rows else {}
         ledger = ReplayLedger(pipeline.state_path / "replays.db")
-        replayed = {t: ledger.status(t) for t in {topic.name for topic in pipeline.topics}}
-        ledger.close()
+        try:
+            replayed = scan.replayed(ledger, kept) if kept.num_rows else set()
+        finally:
+            ledger.close()
     rows = []
-    for row in letters.slice(0, limit).to_pylist() if letters.num_rows else []:
-        value = row["value"] or b""
+    for row in kept.to_pylist():
+        at = (row["_topic"], row["_partition"], row["_offset"])
+        size, preview = previews.get((row["_source"], *at), (0, ""))
         rows.append(
             {
                 "topic": row["_topic"],
@@ -68,16 +84,15 @@ def list_letters(
                 "offset": row["_offset"],
                 "error_kind": row["error_kind"],
                 "reason": row["reason"],
-                "bytes": len(value),
-                "preview": value[:16].hex(),
-                "replayed": replayed.get(row["_topic"], {}).get((row["_partition"], row["_offset"]))
-                == "done",
+                "bytes": size,
+                "preview": preview,
+                "replayed": at in replayed,
             }
         )
     if as_json:
-        print_json({"total": letters.num_rows, "dead_letters": rows})
+        print_json({"total": total, "dead_letters": rows})
         return
-    click.echo(f"{letters.num_rows} dead letter(s)")
+    click.echo(f"{total} dead letter(s)")
     for row in rows:
         mark = " (replayed)" if row["replayed"] else ""
         click.echo(
@@ -90,32 +105,37 @@ def list_letters(
 @pipeline_option
 @click.option("--table", help="Only this bronze table's dead letters.")
 @click.option("--kind", help="Only this error kind.")
-@click.option("--dry-run", is_flag=True, help="Say what would be replayed; send nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Count what would be replayed; send nothing (reads no message bytes).",
+)
 def replay_letters(pipeline_dir: Path, table: str | None, kind: str | None, dry_run: bool) -> None:
-    """Append dead letters' raw bytes to their topic again, each one once."""
+    """Append dead letters' raw bytes to their topic again, each one once.
+
+    Letters go back to the partition they came from, oldest first, so a key keeps its
+    order; the runner then decodes them anew. A ledger (replays.db in the state
+    directory) makes a second replay, or one after a crash, send nothing twice.
+    """
     pipeline = load(pipeline_dir)
     with open_profile(pipeline) as profile:
-        letters = _letters(pipeline, profile, table, kind)
-        todo = [
-            Letter(r["_topic"], r["_partition"], r["_offset"], r["key"], r["value"])
-            for r in (letters.to_pylist() if letters.num_rows else [])
-        ]
+        tables = _tables(pipeline, profile, table)
+        keys = scan.keys_of(tables, kind)
         ledger = ReplayLedger(pipeline.state_path / "replays.db")
         try:
             if dry_run:
-                done = {t: ledger.status(t) for t in {letter.topic for letter in todo}}
-                waiting = [
-                    letter
-                    for letter in todo
-                    if done[letter.topic].get((letter.partition, letter.offset)) != "done"
-                ]
-                click.echo(f"would replay {len(waiting)} of {len(todo)} dead letter(s)")
+                waiting = sum(
+                    c.num_rows for c in scan.not_replayed(ledger, keys, replaying.CHUNK_ROWS)
+                )
+                click.echo(f"would replay {waiting} of {keys.num_rows} dead letter(s)")
                 return
-            count = replay(profile.bus, ledger, todo)
+            letters = scan.letters(tables, ledger, keys)
+            rows, size = replaying.CHUNK_ROWS, replaying.CHUNK_BYTES
+            count = replay(profile.bus, ledger, letters, rows, size)
         finally:
             ledger.close()
     click.echo(
-        f"replayed {count} dead letter(s); {len(todo) - count} had been replayed before. "
+        f"replayed {count} dead letter(s); {keys.num_rows - count} had been replayed before. "
         "The runner decodes them again: run 'lakeforge process --until-drained' "
         "if it is not running."
     )
