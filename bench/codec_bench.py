@@ -6,12 +6,17 @@ to an Arrow table) of stock trades, for lakeforge and for fastavro's per-record
 ``schemaless_writer``/``schemaless_reader``. fastavro runs on a sample of the rows (it is
 slow enough that a sample gives a stable rate). Each figure is the least CPU time of
 ``--repeat`` runs in one thread; this is a measurement, not a test.
+
+Decoding is measured twice in the same run: with the native fast path (the C extension
+of :mod:`lakeforge.codec.decode_native`, when it is built) and with the NumPy path
+alone (``LAKEFORGE_NATIVE_DECODE=0``).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +30,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lakeforge.codec import AvroSchema, Decoder, encode, frame  # noqa: E402
+from lakeforge.codec import AvroSchema, Decoder, decode_native, encode, frame  # noqa: E402
 
 SCHEMA_PATH = ROOT / "examples" / "stocks" / "schemas" / "trade.avsc"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "BRK.B", "JPM", "V"]
@@ -70,6 +75,23 @@ def best_seconds(run: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
+def with_decode_path(native: bool, run: Callable[[], Any]) -> Callable[[], Any]:
+    """``run`` with the native decode path on or off (the NumPy path alone)."""
+
+    def switched() -> Any:
+        old = os.environ.get(decode_native.SWITCH)
+        os.environ[decode_native.SWITCH] = "1" if native else "0"
+        try:
+            return run()
+        finally:
+            if old is None:
+                del os.environ[decode_native.SWITCH]
+            else:
+                os.environ[decode_native.SWITCH] = old
+
+    return switched
+
+
 def with_bad_records(messages: pa.Array, every: int) -> pa.Array:
     """Every ``every``-th message cut short by 3 bytes: a truncated body."""
     values = messages.to_pylist()
@@ -103,17 +125,16 @@ def main() -> None:
             args.rows,
             best_seconds(lambda: frame(1, encode(table, schema)), args.repeat),
         ),
-        (
-            "lakeforge decode",
-            args.rows,
-            best_seconds(lambda: decoder.decode(messages), args.repeat),
-        ),
-        (
-            "lakeforge decode, 0.1% bad",
-            args.rows,
-            best_seconds(lambda: decoder.decode(bad), args.repeat),
-        ),
     ]
+    paths = [("NumPy", False)] + ([("native", True)] if decode_native.available() else [])
+    for path, native in paths:
+        decode_good = with_decode_path(native, lambda: decoder.decode(messages))
+        decode_bad = with_decode_path(native, lambda: decoder.decode(bad))
+        bad_name = f"lakeforge decode, {path}, 0.1% bad"
+        results += [
+            (f"lakeforge decode, {path}", args.rows, best_seconds(decode_good, args.repeat)),
+            (bad_name, args.rows, best_seconds(decode_bad, args.repeat)),
+        ]
     assert decoder.decode(bad).errors.kind[0] == "truncated"
 
     sample = args.fastavro_rows
@@ -137,9 +158,9 @@ def main() -> None:
         ("fastavro decode, per record", sample, best_seconds(fastavro_decode, repeat)),
     ]
 
-    print(f"{'codec':32} {'rows':>10} {'seconds':>9} {'rows/s':>12}")
+    print(f"{'codec':34} {'rows':>10} {'seconds':>9} {'rows/s':>12}")
     for name, rows, seconds in results:
-        print(f"{name:32} {rows:>10,} {seconds:>9.3f} {rows / seconds:>12,.0f}")
+        print(f"{name:34} {rows:>10,} {seconds:>9.3f} {rows / seconds:>12,.0f}")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ The framing of every message is checked at once; messages are grouped by the sch
 in their header; each group is read with its writer's schema, one field of every record
 per step (see :mod:`lakeforge.codec.decode_fields`), in slices of :data:`ROWS_PER_SLICE`
 records so the working arrays stay in the CPU cache; the columns are then resolved to
-the reader's schema. A message that cannot be decoded never stops the batch: it is
-reported in :attr:`Decoded.errors` with a kind and a reason, and every input position
-ends up either in :attr:`Decoded.index` or in ``errors.index``.
+the reader's schema. Writer schemas of flat records are decoded by the C extension
+first when it is built (:mod:`lakeforge.codec.decode_native`), with the same result;
+``LAKEFORGE_NATIVE_DECODE=0`` turns it off. A message that cannot be decoded never
+stops the batch: it is reported in :attr:`Decoded.errors` with a kind and a reason, and
+every input position ends up either in :attr:`Decoded.index` or in ``errors.index``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from lakeforge.codec import varint
+from lakeforge.codec import decode_native, varint
 from lakeforge.codec.buffers import binary_parts
 from lakeforge.codec.cursors import Bodies, Cursors, Failures, byte_count
 from lakeforge.codec.decode_fields import read_fields
@@ -252,6 +254,33 @@ class Decoder:
     ) -> tuple[pa.Table, I64]:
         """Decode the messages ``rows``, which share one writer schema."""
         assert writer.schema is not None
+        schema = writer.schema
+
+        def numpy_path(subset: I64) -> tuple[pa.Table, I64]:
+            return self._decode_slices(schema, data, offsets, rows[subset], base, failures)
+
+        every = len(rows) == len(offsets) - 1  # the usual case: slices, not gathers
+        starts = (offsets[:-1] if every else offsets[rows]) + HEADER_BYTES
+        ends = offsets[1:] if every else offsets[rows + 1]
+        native = decode_native.decode_group(
+            schema, data, starts, ends, rows + base, self.max_message_bytes, numpy_path
+        )
+        table, index = native if native is not None else numpy_path(np.arange(len(rows)))
+        if writer.resolution is None:
+            return table, index
+        table, problems = writer.resolution.apply(table)
+        return _drop_unresolved(table, index, problems, failures)
+
+    def _decode_slices(
+        self,
+        schema: AvroSchema,
+        data: varint.U8,
+        offsets: I64,
+        rows: I64,
+        base: int,
+        failures: Failures,
+    ) -> tuple[pa.Table, I64]:
+        """Decode the messages ``rows`` with the NumPy path, in slices of ROWS_PER_SLICE."""
         words = varint.word_view(data)
         tables = []
         kept = []
@@ -270,14 +299,9 @@ class Decoder:
             bodies = Bodies(buf, slice_words, start, chunk + base, self.max_message_bytes, failures)
             ok = np.ones(len(chunk), dtype=np.bool_)
             cur = Cursors(bodies, start.copy(), end, np.arange(len(chunk)), ok)
-            tables.append(_decode_slice(writer.schema, cur))
+            tables.append(_decode_slice(schema, cur))
             kept.append((chunk[cur.ok] if cur.any_failed else chunk) + base)
-        table = pa.concat_tables(tables)
-        index = np.concatenate(kept)
-        if writer.resolution is None:
-            return table, index
-        table, problems = writer.resolution.apply(table)
-        return _drop_unresolved(table, index, problems, failures)
+        return pa.concat_tables(tables), np.concatenate(kept)
 
 
 def _decode_slice(schema: AvroSchema, cur: Cursors) -> pa.Table:
