@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock lakeforge/codec/_native.c | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock lakeforge/codec/_native.c lakeforge/codec/_native_encode.c | cksum | cut -d' ' -f1)
 DEMO_DURATION ?= 900
 DEMO_RATE ?= 20000
 PYTEST_ARGS ?=

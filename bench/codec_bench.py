@@ -7,9 +7,12 @@ to an Arrow table) of stock trades, for lakeforge and for fastavro's per-record
 slow enough that a sample gives a stable rate). Each figure is the least CPU time of
 ``--repeat`` runs in one thread; this is a measurement, not a test.
 
-Decoding is measured twice in the same run: with the native fast path (the C extension
-of :mod:`lakeforge.codec.decode_native`, when it is built) and with the NumPy path
-alone (``LAKEFORGE_NATIVE_DECODE=0``).
+Decoding and encoding are each measured twice in the same run: with the native fast
+path (the C extensions of :mod:`lakeforge.codec.decode_native` and
+:mod:`lakeforge.codec.encode_native`, when built) and with the NumPy path alone
+(``LAKEFORGE_NATIVE_DECODE=0``, ``LAKEFORGE_NATIVE_ENCODE=0``). Encoding is measured on
+plain columns and on the trade generator's dictionary-coded batches ("dict"), with the
+Confluent header as the producer writes them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lakeforge.codec import AvroSchema, Decoder, decode_native, encode, frame  # noqa: E402
+from lakeforge.codec import (  # noqa: E402
+    AvroSchema,
+    Decoder,
+    confluent_header,
+    decode_native,
+    encode,
+    encode_native,
+    frame,
+)
+from lakeforge.source.trades import TradeGenerator  # noqa: E402
 
 SCHEMA_PATH = ROOT / "examples" / "stocks" / "schemas" / "trade.avsc"
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "BRK.B", "JPM", "V"]
@@ -75,19 +87,21 @@ def best_seconds(run: Callable[[], Any], repeat: int) -> float:
     return min(times)
 
 
-def with_decode_path(native: bool, run: Callable[[], Any]) -> Callable[[], Any]:
-    """``run`` with the native decode path on or off (the NumPy path alone)."""
+def with_decode_path(
+    native: bool, run: Callable[[], Any], switch: str = decode_native.SWITCH
+) -> Callable[[], Any]:
+    """``run`` with the native path of ``switch`` on or off (the NumPy path alone)."""
 
     def switched() -> Any:
-        old = os.environ.get(decode_native.SWITCH)
-        os.environ[decode_native.SWITCH] = "1" if native else "0"
+        old = os.environ.get(switch)
+        os.environ[switch] = "1" if native else "0"
         try:
             return run()
         finally:
             if old is None:
-                del os.environ[decode_native.SWITCH]
+                del os.environ[switch]
             else:
-                os.environ[decode_native.SWITCH] = old
+                os.environ[switch] = old
 
     return switched
 
@@ -136,6 +150,18 @@ def main() -> None:
             (bad_name, args.rows, best_seconds(decode_bad, args.repeat)),
         ]
     assert decoder.decode(bad).errors.kind[0] == "truncated"
+
+    generated = TradeGenerator().next_batch(args.rows, 0, 1_000_000)
+    header = confluent_header(1)
+    paths = [("NumPy", False)] + ([("native", True)] if encode_native.available() else [])
+    for path, native in paths:
+        for form, source in (("plain", table), ("dict", generated)):
+            run = with_decode_path(
+                native, lambda source=source: encode(source, schema, header), encode_native.SWITCH
+            )
+            results.append(
+                (f"lakeforge encode, {path}, {form}", args.rows, best_seconds(run, args.repeat))
+            )
 
     sample = args.fastavro_rows
     parsed = fastavro.parse_schema(fastavro.schema.load_schema(SCHEMA_PATH))

@@ -12,6 +12,7 @@ is often shared: other work only ever adds time). This is a measurement, not a t
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -22,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lakeforge.bus.produce import produce  # noqa: E402
-from lakeforge.codec import encode  # noqa: E402
+from lakeforge.codec import encode, encode_native  # noqa: E402
 from lakeforge.profiles import open_profile  # noqa: E402
 from lakeforge.source.producer import Producer  # noqa: E402
 from lakeforge.spec.load import load_pipeline  # noqa: E402
 
-STAGES = ("generate", "encode", "append")
+STAGES = ("generate", "encode", "append", "encode (NumPy)")
 
 
 def one_round(producer: Producer, batches: int, rows: int, start_us: int) -> dict[str, float]:
@@ -47,6 +48,18 @@ def one_round(producer: Producer, batches: int, rows: int, start_us: int) -> dic
         spent["generate"] += generated - began
         spent["encode"] += encoded - generated
         spent["append"] += appended - encoded
+        # the same batch again with the NumPy encoder, for comparison (not in the total)
+        old = os.environ.get(encode_native.SWITCH)
+        os.environ[encode_native.SWITCH] = "0"
+        try:
+            began = time.thread_time()
+            encode(batch, producer.schema, prefix=producer.header)
+            spent["encode (NumPy)"] += time.thread_time() - began
+        finally:
+            if old is None:
+                del os.environ[encode_native.SWITCH]
+            else:
+                os.environ[encode_native.SWITCH] = old
     return spent
 
 
@@ -76,9 +89,12 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     trades = args.batches * args.rows
     best = {stage: min(spent[stage] for spent in rounds) / trades * 1e6 for stage in STAGES}
-    for stage, micros in best.items():
-        print(f"{stage:9s} {micros:6.3f} us/trade")
-    print(f"{'total':9s} {sum(best.values()):6.3f} us/trade")
+    native = "native" if encode_native.enabled() else "NumPy"
+    for stage in STAGES[:3]:
+        label = f"{stage} ({native})" if stage == "encode" else stage
+        print(f"{label:16s} {best[stage]:6.3f} us/trade")
+    print(f"{'total':16s} {sum(best[stage] for stage in STAGES[:3]):6.3f} us/trade")
+    print(f"{'encode (NumPy)':16s} {best['encode (NumPy)']:6.3f} us/trade  (same batches)")
 
 
 if __name__ == "__main__":

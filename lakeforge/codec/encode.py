@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakeforge.codec import varint
+from lakeforge.codec import encode_native, varint
 from lakeforge.codec.buffers import binary_array, put_words
 from lakeforge.codec.columns import missing_column
 from lakeforge.codec.encode_fields import RecordPart, field_part
@@ -36,7 +36,13 @@ def encode(
     non-nullable field, a column whose type does not fit its field, a null in a
     non-nullable field or an unknown enum symbol raise
     :class:`~lakeforge.errors.SchemaError` naming the column.
+
+    The C extension of :mod:`lakeforge.codec.encode_native` writes the same bytes when
+    it is built and can take the table; this NumPy path is the reference and the fallback.
     """
+    native = encode_native.encode(table, schema, prefix)
+    if native is not None:
+        return native
     columns = []
     for field in schema.record.fields:
         if field.name in table.column_names:

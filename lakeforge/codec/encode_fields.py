@@ -323,7 +323,7 @@ def _dictionary_part(node: Primitive | Enum, array: pa.DictionaryArray, path: st
 
 
 #: The Arrow type a logical column is cast to before its integers are taken.
-_LOGICAL_RAW = {
+LOGICAL_RAW = {
     "timestamp-micros": pa.timestamp("us", tz="UTC"),
     "timestamp-millis": pa.timestamp("ms", tz="UTC"),
     "local-timestamp-micros": pa.timestamp("us"),
@@ -338,7 +338,7 @@ def _integers(node: Primitive, array: pa.Array, path: str) -> I64:
     """The Avro integers of an int or long column: logical values in Avro's units."""
     base = pa.int32() if node.kind == "int" else pa.int64()
     if node.logical is not None and not pa.types.is_integer(array.type):
-        integers = cast_column(array, _LOGICAL_RAW[node.logical], node, path).view(base)
+        integers = cast_column(array, LOGICAL_RAW[node.logical], node, path).view(base)
     else:
         # integer columns are taken as the values Avro writes (millis for timestamp-millis)
         integers = cast_column(array, base, node, path)
