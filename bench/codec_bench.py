@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from lakeforge.codec import (  # noqa: E402
     encode_native,
     frame,
 )
+from lakeforge.codec.switches import native_path  # noqa: E402
 from lakeforge.source.trades import TradeGenerator  # noqa: E402
 
 SCHEMA_PATH = ROOT / "examples" / "stocks" / "schemas" / "trade.avsc"
@@ -93,15 +93,8 @@ def with_decode_path(
     """``run`` with the native path of ``switch`` on or off (the NumPy path alone)."""
 
     def switched() -> Any:
-        old = os.environ.get(switch)
-        os.environ[switch] = "1" if native else "0"
-        try:
+        with native_path(switch, native):
             return run()
-        finally:
-            if old is None:
-                del os.environ[switch]
-            else:
-                os.environ[switch] = old
 
     return switched
 

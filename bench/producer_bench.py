@@ -12,7 +12,6 @@ is often shared: other work only ever adds time). This is a measurement, not a t
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from lakeforge.bus.produce import produce  # noqa: E402
 from lakeforge.codec import encode, encode_native  # noqa: E402
+from lakeforge.codec.switches import native_path  # noqa: E402
 from lakeforge.profiles import open_profile  # noqa: E402
 from lakeforge.source.producer import Producer  # noqa: E402
 from lakeforge.spec.load import load_pipeline  # noqa: E402
@@ -49,17 +49,10 @@ def one_round(producer: Producer, batches: int, rows: int, start_us: int) -> dic
         spent["encode"] += encoded - generated
         spent["append"] += appended - encoded
         # the same batch again with the NumPy encoder, for comparison (not in the total)
-        old = os.environ.get(encode_native.SWITCH)
-        os.environ[encode_native.SWITCH] = "0"
-        try:
+        with native_path(encode_native.SWITCH, on=False):
             began = time.thread_time()
             encode(batch, producer.schema, prefix=producer.header)
             spent["encode (NumPy)"] += time.thread_time() - began
-        finally:
-            if old is None:
-                del os.environ[encode_native.SWITCH]
-            else:
-                os.environ[encode_native.SWITCH] = old
     return spent
 
 

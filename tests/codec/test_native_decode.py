@@ -16,8 +16,7 @@ import copy
 import json
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import fastavro
@@ -28,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lakeforge.codec import AvroSchema, Decoded, Decoder, _native, decode_native, encode, frame
+from lakeforge.codec.switches import native_path
 from tests.codec.samples import (
     EVERYTHING_TEXT,
     TRADE_TEXT,
@@ -57,17 +57,8 @@ def test_the_extension_is_built_and_used() -> None:
     assert decode_native.compile_program(TRADE.record) is not None
 
 
-@contextmanager
-def native_decode(on: bool) -> Iterator[None]:
-    old = os.environ.get(decode_native.SWITCH)
-    os.environ[decode_native.SWITCH] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[decode_native.SWITCH]
-        else:
-            os.environ[decode_native.SWITCH] = old
+def native_decode(on: bool) -> AbstractContextManager[None]:
+    return native_path(decode_native.SWITCH, on)
 
 
 def bits_type(type_: pa.DataType) -> pa.DataType:

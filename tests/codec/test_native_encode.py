@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 
 from lakeforge.codec import AvroSchema, Decoder, _native_encode, confluent_header, encode_native
 from lakeforge.codec.encode import encode
+from lakeforge.codec.switches import native_path
 from lakeforge.errors import SchemaError
 from lakeforge.source.trades import TradeGenerator
 from tests.codec.samples import TRADE_TEXT
@@ -55,18 +55,9 @@ SCALARS: list[Any] = [
 ]
 
 
-@contextmanager
-def native(on: bool) -> Iterator[None]:
+def native(on: bool) -> AbstractContextManager[None]:
     """The native encode path switched on or off for the block."""
-    old = os.environ.get(encode_native.SWITCH)
-    os.environ[encode_native.SWITCH] = "1" if on else "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[encode_native.SWITCH]
-        else:
-            os.environ[encode_native.SWITCH] = old
+    return native_path(encode_native.SWITCH, on)
 
 
 def outcome(table: pa.Table, schema: AvroSchema, prefix: bytes, on: bool) -> Any:
