@@ -17,7 +17,6 @@ without a word; :func:`available` tells which.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakeforge.codec.schema import AvroSchema
+from lakeforge.codec.switches import switched_on
 from lakeforge.codec.types import (
     MILLIS_TIMESTAMPS,
     Array,
@@ -73,7 +73,7 @@ def available() -> bool:
 
 def enabled() -> bool:
     """Whether the native path is used: built, and not switched off by the environment."""
-    return _native is not None and os.environ.get(SWITCH, "1") != "0"
+    return _native is not None and switched_on(SWITCH)
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,6 @@ Set the environment variable ``LAKEFORGE_NATIVE_ENCODE=0`` to turn the native pa
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +30,7 @@ import pyarrow.compute as pc
 from lakeforge.codec.decode_native import compile_program
 from lakeforge.codec.encode_fields import LOGICAL_RAW
 from lakeforge.codec.schema import AvroSchema
+from lakeforge.codec.switches import switched_on
 from lakeforge.codec.types import Array, AvroType, Enum, Fixed, Nullable, Primitive, Record
 
 try:
@@ -68,7 +68,7 @@ def available() -> bool:
 
 def enabled() -> bool:
     """Whether the native path is used: built, and not switched off by the environment."""
-    return _native_encode is not None and os.environ.get(SWITCH, "1") != "0"
+    return _native_encode is not None and switched_on(SWITCH)
 
 
 def encode(

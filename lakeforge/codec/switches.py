@@ -11,6 +11,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lakeforge.errors import ConfigError
+
+
+def switched_on(switch: str) -> bool:
+    """Whether the environment variable ``switch`` leaves its native path on.
+
+    Unset or "1": on (the default); "0": off. Any other value is refused, so that a
+    "false" or "off" meant to turn the path off is not silently taken as on.
+    """
+    value = os.environ.get(switch, "1")
+    if value not in ("0", "1"):
+        raise ConfigError(
+            f"environment variable {switch}={value!r} is neither 0 nor 1",
+            f"set {switch}=0 to use the NumPy path alone, or unset it (or 1) for the native path",
+        )
+    return value == "1"
+
 
 @contextmanager
 def native_path(switch: str, on: bool) -> Iterator[None]:
