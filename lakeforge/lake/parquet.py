@@ -8,9 +8,11 @@ here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,15 +69,8 @@ class TableFiles:
         """
         path = self._new_path(sequence, directory)
         footers: list[pq.FileMetaData] = []
-        pq.write_table(
-            rows,
-            f"{self._root}/{path}",
-            filesystem=self._fs,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
-            metadata_collector=footers,
-        )
+        with self._writer(path, rows.schema, footers) as writer:
+            writer.write_table(rows)
         size, modified_ms = self.stat(path)
         footer = footers[0]
         stats = delta_stats(rows.schema, rows.num_rows, ColumnFacts.of(rows), footer)
@@ -94,38 +89,60 @@ class TableFiles:
         files of an earlier compaction. ``conform`` casts each to the table's current
         file schema (a file from before a schema change lacks new columns).
         """
+        groups = self._row_groups(paths, conform)
+        first = next(groups, None)
+        if first is None:
+            raise ValueError("nothing to rewrite: no files given")
         path = self._new_path(sequence, directory)
         facts = ColumnFacts()
         rows = 0
-        writer: pq.ParquetWriter | None = None
-        try:
-            for table in self._row_groups(paths, conform):
-                if writer is None:
-                    writer = pq.ParquetWriter(
-                        f"{self._root}/{path}",
-                        table.schema,
-                        filesystem=self._fs,
-                        compression=COMPRESSION,
-                        compression_level=COMPRESSION_LEVEL,
-                        dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
-                    )
+        with self._writer(path, first.schema) as writer:
+            for table in itertools.chain([first], groups):
                 writer.write_table(table)
                 facts.add(table)
                 rows += table.num_rows
-                schema = table.schema
-        except BaseException:
-            if writer is not None:
-                writer.close()
-                self.delete(path)
-            raise
-        if writer is None:
-            raise ValueError("nothing to rewrite: no files given")
-        writer.close()
         size, modified_ms = self.stat(path)
         footer = self.footer(path)
         return WrittenFile(
-            path, size, modified_ms, rows, footer, delta_stats(schema, rows, facts, footer)
+            path, size, modified_ms, rows, footer, delta_stats(first.schema, rows, facts, footer)
         )
+
+    @contextmanager
+    def _writer(
+        self, path: str, schema: pa.Schema, footers: list[pq.FileMetaData] | None = None
+    ) -> Iterator[pq.ParquetWriter]:
+        """A writer of a new data file: whole when the block ends, or deleted.
+
+        Why not ``pq.write_table`` or ``with ParquetWriter``: when pyarrow's close fails
+        (a full disk), its writer stays marked open, so its cleanup raises a RuntimeError
+        over the real error and its finaliser raises again from garbage collection, a
+        traceback on stderr. Here a failed writer is closed once and marked closed.
+        """
+        try:
+            writer = pq.ParquetWriter(
+                f"{self._root}/{path}",
+                schema,
+                filesystem=self._fs,
+                compression=COMPRESSION,
+                compression_level=COMPRESSION_LEVEL,
+                dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+                metadata_collector=footers,
+            )
+        except BaseException:
+            self._discard(path)
+            raise
+        try:
+            yield writer
+            writer.close()
+        except BaseException:
+            _abandon(writer)
+            self._discard(path)
+            raise
+
+    def _discard(self, path: str) -> None:
+        """Delete what a failed write left; the write's own error is the one to report."""
+        with suppress(OSError):
+            self.delete_if_present(path)
 
     def _row_groups(
         self, paths: Sequence[str], conform: Callable[[pa.Table], pa.Table]
@@ -173,6 +190,18 @@ class TableFiles:
             return None
         self._fs.delete_file(f"{self._root}/{path}")
         return int(info.size or 0)
+
+
+def _abandon(writer: pq.ParquetWriter) -> None:
+    """Close a writer whose file is given up, and mark it closed whatever its close did."""
+    try:
+        with suppress(Exception):
+            writer.close()
+        if writer.file_handle is not None:
+            with suppress(Exception):
+                writer.file_handle.close()
+    finally:
+        writer.is_open = False
 
 
 @dataclass

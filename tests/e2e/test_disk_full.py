@@ -6,9 +6,7 @@ CI has), filled to the last byte by a file the test then deletes.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,39 +15,14 @@ import pytest
 
 from lakeforge.lake import Warehouse
 from tests.lakeforge_cli import lakeforge, lakeforge_json, start
-
-CHUNK = b"\0" * (1 << 20)
+from tests.small_disk import fill, mounted
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 96 MB tmpfs mounted for this test only."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root (CI runs as root)")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(mount)], check=True)
-    try:
+    with mounted(tmp_path / "small", "96m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=True)
-
-
-def fill(folder: Path) -> Path:
-    """Write a file in ``folder`` until the filesystem has no byte left."""
-    filler = folder / "filler"
-    with filler.open("wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(CHUNK)
-        except OSError:
-            pass
-        try:
-            while True:  # the last megabyte, byte by byte in small pieces
-                out.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 def committed(pipeline: Path) -> int:
