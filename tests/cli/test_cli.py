@@ -90,3 +90,23 @@ def test_bad_arguments_get_clear_errors(stocks: Path, args: list[str], message: 
 def test_publish_appends_raw_bytes(stocks: Path) -> None:
     result = lakeforge("publish", "trades", "--partition", "1", pipeline=stocks, input=b"\x00abc")
     assert "published 1 message(s) to trades[1] at offsets 0..0" in result.stdout
+
+
+POOL_OF_THE_CLI = (
+    "import lakeforge.cli.main, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+)
+
+
+@pytest.mark.parametrize(("chosen", "pool"), [(None, "jemalloc"), ("system", "system")])
+def test_the_cli_uses_arrows_jemalloc_pool_unless_told_otherwise(
+    chosen: str | None, pool: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    result = subprocess.run(
+        [sys.executable, "-c", POOL_OF_THE_CLI], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == pool
+    assert result.stderr == ""
