@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -52,6 +53,9 @@ class Window:
     lag_at_end: int
     runner_peak_rss_mb: float
     commit_mean_ms: float
+    #: CPU seconds per second of the window (1.0 = one core busy), from /proc/<pid>/stat.
+    runner_cores: float
+    producer_cores: float
 
 
 class MemoryWatch:
@@ -92,6 +96,16 @@ class MemoryWatch:
         """Stop sampling (read the high-water mark first: the process may be gone)."""
         self._stop.set()
         self._thread.join()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # after the command name: utime and stime are fields 14 and 15 of stat(5)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -149,6 +163,7 @@ def run(seconds: float, rate: float, window: float) -> tuple[list[Window], dict[
             began = time.monotonic()
             windows: list[Window] = []
             last = (began, 0, *committed())
+            cpu = (cpu_seconds(runner.pid), cpu_seconds(producer.pid))
             while (now := time.monotonic()) < began + seconds:
                 time.sleep(min(window, began + seconds - now))
                 now, total, (rows, commit_s, commits) = (
@@ -157,6 +172,7 @@ def run(seconds: float, rate: float, window: float) -> tuple[list[Window], dict[
                     committed(),
                 )
                 span = now - last[0]
+                cpu_now = (cpu_seconds(runner.pid), cpu_seconds(producer.pid))
                 windows.append(
                     Window(
                         ends_at_s=round(now - began, 1),
@@ -165,8 +181,11 @@ def run(seconds: float, rate: float, window: float) -> tuple[list[Window], dict[
                         lag_at_end=int(total - rows),
                         runner_peak_rss_mb=memory.take_window_peak_mb(),
                         commit_mean_ms=1000 * (commit_s - last[3]) / max(commits - last[4], 1),
+                        runner_cores=(cpu_now[0] - cpu[0]) / span,
+                        producer_cores=(cpu_now[1] - cpu[1]) / span,
                     )
                 )
+                cpu = cpu_now
                 print(windows[-1], flush=True)
                 last = (now, total, rows, commit_s, commits)
             producer.send_signal(signal.SIGINT)
@@ -216,13 +235,14 @@ def main() -> None:
     print(f"\nproducer rate: {args.rate or 'all out'}, {args.seconds:.0f} s\n")
     print(
         "| window end (s) | appended/s | committed/s | lag at end | runner peak RSS (MB) "
-        "| mean commit (ms) |"
+        "| mean commit (ms) | runner cores | producer cores |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for w in windows:
         print(
             f"| {w.ends_at_s:.0f} | {w.appended_per_s:,.0f} | {w.committed_per_s:,.0f} "
-            f"| {w.lag_at_end:,} | {w.runner_peak_rss_mb:.0f} | {w.commit_mean_ms:.0f} |"
+            f"| {w.lag_at_end:,} | {w.runner_peak_rss_mb:.0f} | {w.commit_mean_ms:.0f} "
+            f"| {w.runner_cores:.2f} | {w.producer_cores:.2f} |"
         )
     print("\n" + json.dumps(summary, indent=2))
     if args.json:
