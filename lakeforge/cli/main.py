@@ -22,10 +22,13 @@ def choose_arrow_pool() -> None:
     mimalloc: the runner's peak on a 4M-trade catch-up fell from 466 to 408 MB at the
     same CPU (docs/benchmarks.md). Arrow fixes its pool when pyarrow loads, so this runs
     before any command imports it; ``ARROW_DEFAULT_MEMORY_POOL`` set by the user wins.
-    Linux only: pyarrow's wheels there include jemalloc, those elsewhere may not.
+    Linux only: pyarrow's wheels there include jemalloc, those elsewhere may not. An
+    empty value counts as unset (Arrow would take it silently as its default); a value
+    Arrow does not know is Arrow's to report, which it does on stderr, then uses its
+    default.
     """
-    if sys.platform.startswith("linux"):
-        os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    if sys.platform.startswith("linux") and not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
 
 
 choose_arrow_pool()

@@ -97,16 +97,30 @@ POOL_OF_THE_CLI = (
 )
 
 
-@pytest.mark.parametrize(("chosen", "pool"), [(None, "jemalloc"), ("system", "system")])
-def test_the_cli_uses_arrows_jemalloc_pool_unless_told_otherwise(
-    chosen: str | None, pool: str
-) -> None:
+def pool_of_the_cli(chosen: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if chosen is not None:
         env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", POOL_OF_THE_CLI], env=env, capture_output=True, text=True
     )
+
+
+@pytest.mark.parametrize(
+    ("chosen", "pool"), [(None, "jemalloc"), ("", "jemalloc"), ("system", "system")]
+)
+def test_the_cli_uses_arrows_jemalloc_pool_unless_told_otherwise(
+    chosen: str | None, pool: str
+) -> None:
+    result = pool_of_the_cli(chosen)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == pool
     assert result.stderr == ""
+
+
+def test_a_pool_arrow_does_not_know_is_named_and_the_command_still_runs() -> None:
+    result = pool_of_the_cli("jemaloc")
+    assert result.returncode == 0, result.stderr
+    assert "Unsupported backend 'jemaloc' specified in ARROW_DEFAULT_MEMORY_POOL" in result.stderr
+    assert "jemalloc" in result.stderr.rpartition("supported backends are")[2]
+    assert result.stdout.strip() == "mimalloc"
