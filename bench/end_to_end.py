@@ -32,6 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, markdown
 
+# The lakeforge command's Arrow memory pool for the runner run here; it must come before
+# anything loads pyarrow.
+import lakeforge.cli.main  # noqa: F401
 from lakeforge.profiles import open_local
 from lakeforge.source.producer import Producer
 from lakeforge.spec.checks import check_pipeline

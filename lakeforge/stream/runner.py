@@ -72,6 +72,22 @@ RETRY_MAX_S = 10.0
 log = logging.getLogger(__name__)
 
 
+def release_freed_memory_promptly() -> bool:
+    """Have Arrow's jemalloc pool return freed pages at once; False under other pools.
+
+    A runner frees a whole micro-batch at a time. Arrow has jemalloc keep freed pages
+    for a second (its decay setting), long enough to overlap the next batches: on a
+    12M-trade catch-up the runner's peak fell from 449-451 to 417-422 MB, for about
+    0.06 µs more system CPU per trade (docs/benchmarks.md). jemalloc applies this to
+    the arenas it creates from now on, which the runner's threads get: call it before
+    they start. Process-wide, and harmless to call again.
+    """
+    if pa.default_memory_pool().backend_name != "jemalloc":
+        return False
+    pa.jemalloc_set_decay_ms(0)
+    return True
+
+
 @dataclass(frozen=True)
 class BatchReport:
     """One committed micro-batch."""
@@ -368,6 +384,7 @@ class StreamRunner:
         by a clean stop.
         """
         stop = stop or threading.Event()
+        release_freed_memory_promptly()
         retention_due = time.monotonic()
         # While one batch commits, a thread per stream already fetches and decodes the
         # next one. Commits stay in order: a stream's next batch is prepared only once
