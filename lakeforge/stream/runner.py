@@ -24,6 +24,7 @@ Metrics (:mod:`lakeforge.observe`) are updated once per batch, never per record.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -80,9 +81,12 @@ def release_freed_memory_promptly() -> bool:
     12M-trade catch-up the runner's peak fell from 449-451 to 417-422 MB, for about
     0.06 µs more system CPU per trade (docs/benchmarks.md). jemalloc applies this to
     the arenas it creates from now on, which the runner's threads get: call it before
-    they start. Process-wide, and harmless to call again.
+    they start. Process-wide, and harmless to call again. A decay the user set in
+    ``JE_ARROW_MALLOC_CONF`` (jemalloc reads it when pyarrow loads) wins.
     """
     if pa.default_memory_pool().backend_name != "jemalloc":
+        return False
+    if "decay_ms" in os.environ.get("JE_ARROW_MALLOC_CONF", ""):
         return False
     pa.jemalloc_set_decay_ms(0)
     return True
